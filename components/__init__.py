@@ -1,0 +1,1 @@
+"""Pulumi component resources for Azure-ML-style model endpoints."""

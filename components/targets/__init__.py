@@ -1,0 +1,1 @@
+"""Target modules: turn validated specs into provider resources."""

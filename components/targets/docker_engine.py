@@ -1,0 +1,199 @@
+"""Plain Docker Engine operations the local target's resource providers are built from."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+MANAGED_LABEL = "io.mlendpoints.managed"
+
+
+class DockerEngineError(Exception):
+    """A Docker Engine operation of the local target failed; the message says which and what to do."""
+
+
+def client() -> docker.DockerClient:
+    """A client for the engine in DOCKER_HOST (or the default socket), with a clear error when none answers."""
+    try:
+        c = docker.from_env()
+        c.ping()
+    except docker.errors.DockerException as exc:
+        raise DockerEngineError(
+            f"no Docker engine answers ({exc}); start one (scripts/bootstrap does) or set DOCKER_HOST"
+        ) from exc
+    return c
+
+
+def ensure_network(name: str, labels: Mapping[str, str]) -> str:
+    """Create a bridge network (or adopt ours of that name) and return its id."""
+    c = client()
+    for net in c.networks.list(names=[name]):
+        if net.name == name:
+            if (net.attrs.get("Labels") or {}).get(MANAGED_LABEL) != "true":
+                raise DockerEngineError(
+                    f"a Docker network named {name!r} exists and is not managed by mlendpoints; "
+                    "remove it or choose another endpoint name"
+                )
+            return str(net.id)
+    net = c.networks.create(name, driver="bridge", labels={**labels, MANAGED_LABEL: "true"})
+    return str(net.id)
+
+
+def remove_network(net_id: str) -> None:
+    """Remove a network; already gone is fine (destroy must be able to finish)."""
+    try:
+        client().networks.get(net_id).remove()
+    except docker.errors.NotFound:
+        return
+
+
+def network_exists(net_id: str) -> bool:
+    try:
+        client().networks.get(net_id)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What one container of the local target runs; built from a deployment or endpoint spec."""
+
+    name: str
+    image: str
+    network: str
+    command: list[str] | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    mounts: dict[str, str]  # host path -> container path, mounted read-only
+    nano_cpus: int | None
+    mem_limit_mb: int | None
+    publish: dict[int, int | None]  # container port -> host port on 127.0.0.1 (None: engine picks)
+    aliases: list[str]
+    ready_path: str | None
+    ready_port: int | None
+    ready_timeout_s: float
+
+
+def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "command": spec.command,
+        "environment": spec.env,
+        "labels": {**spec.labels, MANAGED_LABEL: "true"},
+        "volumes": {host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
+        # Publish on loopback only: endpoints are reached through the router, never from outside.
+        "ports": {f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in spec.publish.items()},
+        "restart_policy": {"Name": "unless-stopped"},
+        "detach": True,
+    }
+    if spec.nano_cpus:
+        kwargs["nano_cpus"] = spec.nano_cpus
+    if spec.mem_limit_mb:
+        kwargs["mem_limit"] = f"{spec.mem_limit_mb}m"
+    return kwargs
+
+
+def run_container(spec: ContainerSpec) -> dict[str, Any]:
+    """Start a container, wait until it is ready, return its id and published ports.
+
+    A container that does not become ready is removed before the error is raised, so a failed
+    `pulumi up` leaves nothing behind that the next one would collide with.
+    """
+    c = client()
+    try:
+        c.containers.get(spec.name).remove(force=True)  # a leftover of an interrupted run
+    except docker.errors.NotFound:
+        pass
+    try:
+        c.images.get(spec.image)
+    except docker.errors.ImageNotFound as exc:
+        raise DockerEngineError(f"image {spec.image!r} is not on this Docker engine; build it first") from exc
+    kwargs = _container_kwargs(spec)
+    container = c.containers.create(**kwargs)
+    try:
+        c.networks.get(spec.network).connect(container, aliases=spec.aliases or None)
+        container.start()
+        container.reload()
+        ports = published_ports(container)
+        if spec.ready_path is not None and spec.ready_port is not None:
+            _wait_ready(container, spec, ports)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return {"id": container.id, "ports": {str(k): v for k, v in ports.items()}}
+
+
+def published_ports(container: Container) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for key, binds in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
+        if binds:
+            out[int(key.split("/")[0])] = int(binds[0]["HostPort"])
+    return out
+
+
+def _wait_ready(container: Container, spec: ContainerSpec, ports: dict[int, int]) -> None:
+    assert spec.ready_port is not None
+    host_port = ports.get(spec.ready_port)
+    deadline = time.monotonic() + spec.ready_timeout_s
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            last = f"container exited with code {container.attrs['State'].get('ExitCode')}"
+            break
+        if host_port is not None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{host_port}{spec.ready_path}", timeout=2
+                ) as resp:
+                    if resp.status == 200:
+                        return
+            except urllib.error.HTTPError as exc:
+                last = f"readiness answered {exc.code}"
+            except OSError as exc:
+                last = f"readiness not reachable ({exc})"
+        else:
+            exit_code, _ = container.exec_run(
+                ["python3", "-c", _PROBE.format(port=spec.ready_port, path=spec.ready_path)]
+            )
+            if exit_code == 0:
+                return
+            last = "readiness probe failed inside the container"
+        time.sleep(0.5)
+    logs = container.logs(tail=30).decode("utf-8", "replace")
+    raise DockerEngineError(
+        f"container {spec.name} did not become ready within {spec.ready_timeout_s:.0f}s ({last}). "
+        f"Last log lines:\n{logs}"
+    )
+
+
+# Probes from inside the container when no port is published (scorer instances sit behind the router).
+_PROBE = (
+    "import urllib.request,sys;"
+    "sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{port}{path}',timeout=2).status==200 else 1)"
+)
+
+
+def remove_container(container_id: str) -> None:
+    """Stop and remove a container; already gone is fine."""
+    try:
+        client().containers.get(container_id).remove(force=True)
+    except docker.errors.NotFound:
+        return
+
+
+def container_running(container_id: str) -> bool:
+    try:
+        return client().containers.get(container_id).status == "running"
+    except docker.errors.NotFound:
+        return False

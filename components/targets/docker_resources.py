@@ -1,0 +1,125 @@
+"""Docker network and container resources for the local target, as Pulumi dynamic providers.
+
+Why dynamic providers and not pulumi-docker: the pulumi-docker provider plugin cannot be had on
+machines without internet (its Go module is not on the module proxy they reach, and plugin
+downloads are blocked), while dynamic providers run inside the real Pulumi engine with real
+previews, diffs, state and destroy. Each provider is a thin shell over `docker_engine`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from components.targets import docker_engine
+
+# Inputs that only change the router's view or bookkeeping; everything else replaces the container.
+_CONTAINER_IN_PLACE = frozenset({"__provider"})
+
+
+class _NetworkProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        net_id = docker_engine.ensure_network(props["name"], props.get("labels") or {})
+        return CreateResult(id_=net_id, outs={**props, "network_id": net_id})
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in ("name", "labels") if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        if not docker_engine.network_exists(id_):
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs=props)
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        docker_engine.remove_network(id_)
+
+
+class DockerNetwork(Resource):
+    """A user-defined bridge network on the local Docker engine."""
+
+    network_id: pulumi.Output[str]
+    name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        name: pulumi.Input[str],
+        labels: pulumi.Input[dict[str, str]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            _NetworkProvider(),
+            resource_name,
+            {"name": name, "labels": labels or {}, "network_id": None},
+            opts,
+        )
+
+
+def _container_spec(props: dict[str, Any]) -> docker_engine.ContainerSpec:
+    return docker_engine.ContainerSpec(
+        name=props["name"],
+        image=props["image"],
+        network=props["network"],
+        command=props.get("command") or None,
+        env=dict(props.get("env") or {}),
+        labels=dict(props.get("labels") or {}),
+        mounts=dict(props.get("mounts") or {}),
+        nano_cpus=int(props["nano_cpus"]) if props.get("nano_cpus") else None,
+        mem_limit_mb=int(props["mem_limit_mb"]) if props.get("mem_limit_mb") else None,
+        publish={int(k): (int(v) if v else None) for k, v in (props.get("publish") or {}).items()},
+        aliases=list(props.get("aliases") or []),
+        ready_path=props.get("ready_path"),
+        ready_port=int(props["ready_port"]) if props.get("ready_port") else None,
+        ready_timeout_s=float(props.get("ready_timeout_s") or 120),
+    )
+
+
+_CONTAINER_OUTPUTS = ("container_id", "ports")
+
+
+class _ContainerProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        started = docker_engine.run_container(_container_spec(props))
+        return CreateResult(
+            id_=started["id"], outs={**props, "container_id": started["id"], "ports": started["ports"]}
+        )
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        keys = (set(olds) | set(news)) - _CONTAINER_IN_PLACE - set(_CONTAINER_OUTPUTS)
+        changed = sorted(k for k in keys if olds.get(k) != news.get(k))
+        # The container name is fixed, so the old one must go before its replacement starts.
+        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs={**news, **{k: olds.get(k) for k in _CONTAINER_OUTPUTS}})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        if not docker_engine.container_running(id_):
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs=props)
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        docker_engine.remove_container(id_)
+
+
+class DockerContainer(Resource):
+    """One running container on the local Docker engine, ready (per its probe) when created."""
+
+    container_id: pulumi.Output[str]
+    ports: pulumi.Output[dict[str, int]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        props: dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            _ContainerProvider(),
+            resource_name,
+            {**props, "container_id": None, "ports": None},
+            opts,
+        )

@@ -1,0 +1,1 @@
+"""mlendpoints policy pack."""

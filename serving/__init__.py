@@ -1,0 +1,1 @@
+"""The runtime inside the packaged container: scorer, router, batch."""

@@ -1,0 +1,1 @@
+"""Batch controller and workers."""

@@ -1,0 +1,1 @@
+"""Endpoint front door: auth, traffic split, mirroring."""
