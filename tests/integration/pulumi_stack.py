@@ -1,0 +1,95 @@
+"""Drive the real Pulumi CLI on a throwaway stack of this project (integration tests only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class PulumiCommandError(AssertionError):
+    """A pulumi command failed; carries its output so the test report shows why."""
+
+
+def require_toolchain() -> None:
+    """Fail (not skip) without the toolchain: `make test` always provides it, so missing means broken."""
+    if shutil.which("pulumi") is None or not os.environ.get("PULUMI_BACKEND_URL"):
+        raise AssertionError("pulumi is not set up: run the tests with `make test` (it bootstraps the toolchain)")
+
+
+@dataclass
+class TempStack:
+    """A stack named it-<random> with its own config file under stacks/, removed by destroy_and_remove()."""
+
+    name: str
+
+    @classmethod
+    def create(cls, config: dict[str, Any]) -> TempStack:
+        require_toolchain()
+        stack = cls(f"it-{uuid.uuid4().hex[:8]}")
+        stack.config_file.write_text(
+            "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in config.items())
+        )
+        stack.run("stack", "init", stack.name, "--secrets-provider", "passphrase")
+        return stack
+
+    @property
+    def config_file(self) -> Path:
+        return REPO / "stacks" / f"Pulumi.{self.name}.yaml"
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PULUMI_STACK": self.name},
+        )
+        if check and proc.returncode != 0:
+            raise PulumiCommandError(
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def preview(self, *extra: str) -> dict[str, Any]:
+        """`pulumi preview --json`: the engine's planned steps and diagnostics."""
+        proc = self.run("preview", "--stack", self.name, "--json", *extra, check=False)
+        try:
+            parsed: dict[str, Any] = json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise PulumiCommandError(f"preview printed no JSON:\n{proc.stdout}\n{proc.stderr}") from exc
+        parsed["_returncode"] = proc.returncode
+        parsed["_stderr"] = proc.stderr
+        return parsed
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return self.run("up", "--stack", self.name, "--yes", "--skip-preview")
+
+    def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
+        args = ["stack", "output", "--stack", self.name, "--json"]
+        if show_secrets:
+            args.append("--show-secrets")
+        parsed: dict[str, Any] = json.loads(self.run(*args).stdout)
+        return parsed
+
+    def set_config(self, key: str, value: str) -> None:
+        self.run("config", "set", "--stack", self.name, "--path", key, value)
+
+    def destroy_and_remove(self) -> None:
+        try:
+            self.run("destroy", "--stack", self.name, "--yes", "--skip-preview")
+        finally:
+            self.run("stack", "rm", self.name, "--yes", "--force", check=False)
+            self.config_file.unlink(missing_ok=True)
+
+
+def step_ops(preview: dict[str, Any]) -> list[tuple[str, str]]:
+    """(op, urn) of every planned step in a `preview --json` result."""
+    return [(s["op"], s["urn"]) for s in preview.get("steps", [])]
