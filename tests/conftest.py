@@ -15,4 +15,3 @@ def pulumi_mocks() -> Iterator[RecordingMocks]:
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="mlendpoints", stack="unit", preview=False)
     yield mocks
-

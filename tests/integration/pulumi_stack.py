@@ -21,7 +21,9 @@ class PulumiCommandError(AssertionError):
 def require_toolchain() -> None:
     """Fail (not skip) without the toolchain: `make test` always provides it, so missing means broken."""
     if shutil.which("pulumi") is None or not os.environ.get("PULUMI_BACKEND_URL"):
-        raise AssertionError("pulumi is not set up: run the tests with `make test` (it bootstraps the toolchain)")
+        raise AssertionError(
+            "pulumi is not set up: run the tests with `make test` (it bootstraps the toolchain)"
+        )
 
 
 @dataclass
