@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +22,7 @@ class DockerEngineError(Exception):
 
 
 def client() -> docker.DockerClient:
-    """A client for the engine in DOCKER_HOST (or the default socket), with a clear error when none answers."""
+    """A client for the engine in DOCKER_HOST (or the default socket); a clear error when none answers."""
     try:
         c = docker.from_env()
         c.ping()
@@ -48,9 +49,17 @@ def ensure_network(name: str, labels: Mapping[str, str]) -> str:
 
 
 def remove_network(net_id: str) -> None:
-    """Remove a network; already gone is fine (destroy must be able to finish)."""
+    """Remove a network; already gone is fine (destroy must be able to finish).
+
+    A network that still has containers was adopted by another resource of the same name (a rename
+    in the program creates the new resource before deleting the old one): it is left to that one.
+    """
     try:
-        client().networks.get(net_id).remove()
+        net = client().networks.get(net_id)
+        net.reload()
+        if net.attrs.get("Containers"):
+            return
+        net.remove()
     except docker.errors.NotFound:
         return
 
@@ -81,6 +90,7 @@ class ContainerSpec:
     ready_path: str | None
     ready_port: int | None
     ready_timeout_s: float
+    user: str | None = None
 
 
 def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
@@ -92,10 +102,16 @@ def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "labels": {**spec.labels, MANAGED_LABEL: "true"},
         "volumes": {host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
         # Publish on loopback only: endpoints are reached through the router, never from outside.
-        "ports": {f"{cport}/tcp": ("127.0.0.1", hport) for cport, hport in spec.publish.items()},
+        # (ip,) alone lets the engine pick a free host port.
+        "ports": {
+            f"{cport}/tcp": ("127.0.0.1", hport) if hport else ("127.0.0.1",)
+            for cport, hport in spec.publish.items()
+        },
         "restart_policy": {"Name": "unless-stopped"},
         "detach": True,
     }
+    if spec.user:
+        kwargs["user"] = spec.user
     if spec.nano_cpus:
         kwargs["nano_cpus"] = spec.nano_cpus
     if spec.mem_limit_mb:
@@ -110,10 +126,8 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
     `pulumi up` leaves nothing behind that the next one would collide with.
     """
     c = client()
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         c.containers.get(spec.name).remove(force=True)  # a leftover of an interrupted run
-    except docker.errors.NotFound:
-        pass
     try:
         c.images.get(spec.image)
     except docker.errors.ImageNotFound as exc:

@@ -74,6 +74,7 @@ def _container_spec(props: dict[str, Any]) -> docker_engine.ContainerSpec:
         ready_path=props.get("ready_path"),
         ready_port=int(props["ready_port"]) if props.get("ready_port") else None,
         ready_timeout_s=float(props.get("ready_timeout_s") or 120),
+        user=props.get("user") or None,
     )
 
 
@@ -90,8 +91,11 @@ class _ContainerProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = (set(olds) | set(news)) - _CONTAINER_IN_PLACE - set(_CONTAINER_OUTPUTS)
         changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-        # The container name is fixed, so the old one must go before its replacement starts.
-        return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
+        # A replacement under a new name starts before the old container stops (no gap); under the
+        # same name the old one has to go first.
+        return DiffResult(
+            changes=bool(changed), replaces=changed, delete_before_replace="name" not in changed
+        )
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs={**news, **{k: olds.get(k) for k in _CONTAINER_OUTPUTS}})
@@ -108,6 +112,7 @@ class _ContainerProvider(ResourceProvider):
 class DockerContainer(Resource):
     """One running container on the local Docker engine, ready (per its probe) when created."""
 
+    name: pulumi.Output[str]
     container_id: pulumi.Output[str]
     ports: pulumi.Output[dict[str, int]]
 

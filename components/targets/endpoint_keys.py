@@ -1,4 +1,4 @@
-"""Endpoint keys (primary, secondary) and a token-signing secret, generated once and kept as Pulumi secrets."""
+"""Endpoint keys (primary, secondary) and a token secret, generated once, kept as Pulumi secrets."""
 
 from __future__ import annotations
 

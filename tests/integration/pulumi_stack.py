@@ -33,12 +33,11 @@ class TempStack:
     name: str
 
     @classmethod
-    def create(cls, config: dict[str, Any]) -> TempStack:
+    def create(cls, config: dict[str, Any], prefix: str = "it") -> TempStack:
         require_toolchain()
-        stack = cls(f"it-{uuid.uuid4().hex[:8]}")
-        stack.config_file.write_text(
-            "config:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in config.items())
-        )
+        stack = cls(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        # JSON is YAML: nested config (the `serving` object) is written as it is.
+        stack.config_file.write_text(json.dumps({"config": config}, indent=2))
         stack.run("stack", "init", stack.name, "--secrets-provider", "passphrase")
         return stack
 

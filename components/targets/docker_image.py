@@ -1,0 +1,63 @@
+"""A serving image on the local Docker engine, built offline when its content-hash tag is missing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+
+from components import environments, image_build
+
+
+def plan_from_props(props: dict[str, Any]) -> environments.EnvironmentPlan:
+    return environments.EnvironmentPlan(
+        requirements=tuple(props.get("requirements") or ()),
+        base_image=props["base_image"],
+    )
+
+
+class _ImageProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        try:
+            tag = image_build.build_image(plan_from_props(props))
+        except image_build.ImageBuildError as exc:
+            raise image_build.ImageBuildError(f"image for {props['purpose']}: {exc}") from None
+        if tag != props["tag"]:
+            raise image_build.ImageBuildError(
+                f"image for {props['purpose']}: built {tag} but the program planned {props['tag']}; "
+                "the serving sources changed during the update, run `pulumi up` again"
+            )
+        return CreateResult(id_=tag, outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The tag is a content hash of everything that goes into the image.
+        changed = olds.get("tag") != news.get("tag")
+        return DiffResult(changes=changed, replaces=["tag"] if changed else [])
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_=id_, outs=props)
+
+    # Images are kept on delete: another stack or deployment may use the same content-hashed tag,
+    # and keeping them is what makes an unchanged environment never rebuild.
+
+
+class ServingImage(Resource):
+    """The serving runtime plus one environment's packages, tagged by content hash."""
+
+    tag: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        plan: environments.EnvironmentPlan,
+        purpose: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {
+            "tag": environments.image_tag(plan),
+            "requirements": list(plan.requirements),
+            "base_image": plan.base_image,
+            "purpose": purpose,
+        }
+        super().__init__(_ImageProvider(), resource_name, props, opts)

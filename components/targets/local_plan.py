@@ -1,0 +1,129 @@
+"""Pure planning for the local target: names, limits, mounts, content digests, router config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from components import skus
+from components.specs import OnlineDeploymentSpec
+
+SCORER_PORT = 5001
+ROUTER_PORT = 8080
+APP_ROOT = "/var/azureml-app"
+MODELS_ROOT = f"{APP_ROOT}/azureml-models"
+CODE_MOUNT = f"{APP_ROOT}/code"
+ROUTER_CONFIG_MOUNT = "/etc/mlendpoints/router"
+# Used when a deployment names no instance_type (custom containers): one core, 2 GiB.
+DEFAULT_CORES, DEFAULT_MEMORY_MB = 1.0, 2048
+
+
+def digest(value: Any) -> str:
+    """Stable short hash of JSON-able data."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def tree_digest(paths: Iterable[Path]) -> str:
+    """Hash of every file's relative path and bytes under the given files/folders (caches skipped).
+
+    A changed model or score script changes this, which is what makes Pulumi replace the instances.
+    """
+    h = hashlib.sha256()
+    for root in sorted({Path(p) for p in paths}):
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            if "__pycache__" in f.parts or f.suffix == ".pyc":
+                continue
+            h.update(str(f.relative_to(root.parent)).encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:12]
+
+
+def local_limits(instance_type: str | None, host_cpus: int, host_memory_mb: int) -> tuple[int, int]:
+    """(nano_cpus, memory MB) for one instance: the Azure size's cores and memory, capped by this host.
+
+    Docker refuses a CPU limit above the host's cores; memory is capped at half the host so that a
+    large SKU on a laptop still leaves room for the router and the other deployment.
+    """
+    sku = skus.find_sku(instance_type) if instance_type else None
+    cores = float(sku.cores) if sku else DEFAULT_CORES
+    memory_mb = int(sku.memory_gb * 1024) if sku else DEFAULT_MEMORY_MB
+    cores = min(cores, float(host_cpus))
+    memory_mb = min(memory_mb, host_memory_mb // 2)
+    return int(cores * 1e9), memory_mb
+
+
+def host_resources() -> tuple[int, int]:
+    """This machine's CPU count and memory in MB."""
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return os.cpu_count() or 1, pages // (1024 * 1024)
+
+
+def scorer_mounts_and_env(spec: OnlineDeploymentSpec) -> tuple[dict[str, str], dict[str, str]]:
+    """Read-only mounts and the Azure ML environment variables of one scorer instance.
+
+    AZUREML_MODEL_DIR is the folder that CONTAINS the model folder, exactly as on Azure ML, so
+    `os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/...")` works unchanged.
+    """
+    mounts: dict[str, str] = {}
+    env: dict[str, str] = {}
+    if spec.model is not None and spec.model.path is not None:
+        model_path = Path(spec.model.path)
+        model_dir = f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
+        mounts[str(model_path)] = f"{model_dir}/{model_path.name}"
+        env["AZUREML_MODEL_DIR"] = model_dir
+    if spec.code_configuration is not None:
+        mounts[str(Path(spec.code_configuration.code))] = CODE_MOUNT
+        env["AML_APP_ROOT"] = CODE_MOUNT
+        env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    rs = spec.request_settings
+    env.update(
+        {
+            "SCORING_TIMEOUT_MS": str(rs.request_timeout_ms),
+            "MAX_CONCURRENT_REQUESTS_PER_INSTANCE": str(rs.max_concurrent_requests_per_instance),
+            "MAX_QUEUE_WAIT_MS": str(rs.max_queue_wait_ms),
+            "WORKER_COUNT": str(rs.max_concurrent_requests_per_instance),
+            "SERVER_PORT": str(SCORER_PORT),
+            "SERVICE_NAME": spec.endpoint_name,
+            "SERVICE_VERSION": spec.name,
+        }
+    )
+    # The user's variables win, as on Azure ML (e.g. their own WORKER_COUNT).
+    env.update({k: str(v) for k, v in spec.environment_variables.items()})
+    return mounts, env
+
+
+def instance_name(endpoint: str, deployment: str, index: int, inputs_digest: str) -> str:
+    """Container name of one instance; the digest makes every replacement a new name.
+
+    With a new name the replacement can start before the old instance stops (create before
+    delete), so changing a deployment never leaves it without a running instance.
+    """
+    return f"{endpoint}-{deployment}-{index}-{inputs_digest[:8]}"
+
+
+def router_config(
+    endpoint: str,
+    auth_mode: str,
+    instances: Mapping[str, list[str]],
+    timeouts_ms: Mapping[str, int],
+    traffic: Mapping[str, int],
+    mirror_traffic: Mapping[str, int],
+    log_requests: bool = True,
+) -> dict[str, Any]:
+    """The router config JSON (serving.router.config.RouterConfig) for the current deployments."""
+    return {
+        "endpoint": endpoint,
+        "auth_mode": "key" if auth_mode == "key" else "aml_token",
+        "deployments": {
+            name: {"instances": sorted(addrs), "request_timeout_ms": timeouts_ms[name]}
+            for name, addrs in sorted(instances.items())
+        },
+        "traffic": dict(sorted(traffic.items())),
+        "mirror_traffic": {k: v for k, v in sorted(mirror_traffic.items()) if v},
+        "log_requests": log_requests,
+    }

@@ -1,0 +1,175 @@
+"""An online endpoint's life on the real engine and Docker: up, invoke, traffic, code, scale, destroy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+from tests.integration.pulumi_stack import REPO, TempStack
+
+pytestmark = pytest.mark.integration
+ENDPOINT = "it-online"
+SAMPLE = json.dumps({"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}).encode()
+
+
+def _deployment(name: str, root: Path, count: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "endpoint_name": ENDPOINT,
+        "model": {"path": str(root / f"model-{name}" / "model")},
+        "code_configuration": {
+            "code": str(root / f"model-{name}" / "onlinescoring"),
+            "scoring_script": "score.py",
+        },
+        "environment": {
+            "conda_file": str(root / f"model-{name}" / "environment" / "conda.yaml"),
+            "image": "mlendpoints/base:bookworm-py311",
+        },
+        "instance_type": "Standard_DS1_v2",
+        "instance_count": count,
+    }
+
+
+def _config(
+    root: Path, traffic: dict[str, int], mirror: dict[str, int] | None = None, blue: int = 1
+) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {"name": ENDPOINT, "auth_mode": "key", "traffic": traffic}
+    if mirror:
+        endpoint["mirror_traffic"] = mirror
+    return {
+        "mlendpoints:target": "local",
+        "mlendpoints:serving": {
+            "endpoints": [endpoint],
+            "deployments": [_deployment("blue", root, blue), _deployment("green", root, 1)],
+        },
+        "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
+    }
+
+
+def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
+    """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
+    current = yaml.safe_load(stack.config_file.read_text()) or {}
+    salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
+    stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
+
+
+def _call(uri: str, key: str | None, deployment: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    if deployment is not None:
+        headers["azureml-model-deployment"] = deployment
+    request = urllib.request.Request(uri, data=SAMPLE, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _containers() -> dict[str, str]:
+    """container name -> id of this endpoint's scorer instances."""
+    found = docker.from_env().containers.list(filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"})
+    return {c.name: c.id for c in found if c.labels.get("io.mlendpoints.deployment")}
+
+
+def _by_deployment(containers: dict[str, str], deployment: str) -> dict[str, str]:
+    return {n: i for n, i in containers.items() if n.startswith(f"{ENDPOINT}-{deployment}-")}
+
+
+def _request_lines(container: str) -> int:
+    logs = docker.from_env().containers.get(container).logs().decode("utf-8", "replace")
+    # The scorer writes one JSON line per request.
+    return sum(1 for line in logs.splitlines() if '"path": "/score"' in line)
+
+
+def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    for name in ("blue", "green"):
+        shutil.copytree(REPO / "examples" / "online" / f"model-{name}", root / f"model-{name}")
+    stack = TempStack.create(_config(root, {"blue": 50, "green": 50}))
+    try:
+        # --- preview plans the whole endpoint and creates nothing
+        planned = stack.preview()
+        assert planned["_returncode"] == 0, planned["_stderr"]
+        creates = Counter(s["newState"]["type"] for s in planned["steps"] if s["op"] == "create")
+        assert creates["mlendpoints:online:OnlineEndpoint"] == 1
+        assert creates["mlendpoints:online:OnlineDeployment"] == 2
+        assert creates["mlendpoints:quota:QuotaCheck"] == 1
+        assert _containers() == {}
+
+        # --- up from empty, then a second preview has nothing to do
+        stack.up()
+        again = stack.preview("--expect-no-changes")
+        assert again["_returncode"] == 0, again["_stderr"]
+        out = stack.outputs(show_secrets=True)
+        uri, key, key2 = (out[f"{ENDPOINT}.{k}"] for k in ("scoring_uri", "primary_key", "secondary_key"))
+        assert out[f"{ENDPOINT}.provisioning_state"] == "Succeeded"
+        assert out[f"{ENDPOINT}.deployments"] == {"blue": "Succeeded", "green": "Succeeded"}
+        assert uri.startswith("http://127.0.0.1:")
+        secret_view = stack.outputs()
+        assert secret_view[f"{ENDPOINT}.primary_key"] == "[secret]"
+        first = _containers()
+        assert len(first) == 2
+
+        # --- invoke: weighted split, header routing, auth
+        seen = Counter(_call(uri, key)[1]["model"] for _ in range(60))
+        assert set(seen) == {"blue", "green"}, seen
+        assert _call(uri, key, "green")[1]["model"] == "green"
+        assert _call(uri, key2, "blue")[1]["model"] == "blue"
+        status, body = _call(uri, None)
+        assert status == 401 and "key" in body["message"]
+        assert _call(uri, "not-the-key")[0] == 401
+        status, body = _call(uri, key, "purple")
+        assert status == 404 and "blue" in body["message"] and "green" in body["message"]
+
+        # --- traffic and mirror change in place: no container replaced
+        _reconfigure(stack, _config(root, {"blue": 100, "green": 0}, mirror={"green": 50}))
+        planned = stack.preview()
+        replaced = [
+            s["urn"] for s in planned.get("steps", []) if s["op"] in ("replace", "create-replacement")
+        ]
+        assert replaced == [], replaced
+        stack.up()
+        assert _containers() == first
+        green_name = next(iter(_by_deployment(first, "green")))
+        before = _request_lines(green_name)
+        assert {_call(uri, key)[1]["model"] for _ in range(40)} == {"blue"}
+        # The mirror got a share of the live requests (answers discarded); about 20 of 40 expected.
+        assert _request_lines(green_name) - before >= 5
+
+        # --- code change: only green's instances are replaced, new code answers
+        score = root / "model-green" / "onlinescoring" / "score.py"
+        score.write_text(
+            score.read_text().replace('"model": model["name"]', '"model": model["name"] + "-v2"')
+        )
+        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}))
+        stack.up()
+        now = _containers()
+        assert _by_deployment(now, "blue") == _by_deployment(first, "blue")
+        assert set(_by_deployment(now, "green")).isdisjoint(_by_deployment(first, "green"))
+        assert _call(uri, key, "green")[1]["model"] == "green-v2"
+
+        # --- scale blue 1 -> 2 -> 1: instances added and removed, the first one kept
+        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=2))
+        stack.up()
+        two = _by_deployment(_containers(), "blue")
+        assert len(two) == 2 and set(_by_deployment(first, "blue")) <= set(two)
+        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=1))
+        stack.up()
+        assert _by_deployment(_containers(), "blue") == _by_deployment(first, "blue")
+        assert _call(uri, key, "blue")[0] == 200
+    finally:
+        stack.destroy_and_remove()
+    client = docker.from_env()
+    assert not client.containers.list(all=True, filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"})
+    assert not client.networks.list(filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"})
