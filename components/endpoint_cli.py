@@ -1,0 +1,170 @@
+"""`mle show|invoke|logs`: an endpoint at run time, as Azure ML users work; Pulumi outputs are the truth."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+class CliError(Exception):
+    """A problem the user can act on; printed as one message, exit code 1."""
+
+
+def stack_outputs(stack: str, secrets: bool = False) -> dict[str, Any]:
+    """`pulumi stack output --json` of a stack of this project."""
+    cmd = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    if secrets:
+        cmd.append("--show-secrets")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise CliError("pulumi is not on PATH: `source scripts/env` first (make up sets it up)") from None
+    if proc.returncode != 0:
+        raise CliError(f"cannot read outputs of stack {stack!r}: {proc.stderr.strip()}")
+    parsed: dict[str, Any] = json.loads(proc.stdout or "{}")
+    return parsed
+
+
+def endpoints_of(outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Group `<endpoint>.<field>` outputs by endpoint."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for key, value in outputs.items():
+        endpoint, _, field = key.partition(".")
+        if field:
+            grouped.setdefault(endpoint, {})[field] = value
+    return grouped
+
+
+def pick_endpoint(outputs: dict[str, Any], name: str | None) -> tuple[str, dict[str, Any]]:
+    endpoints = endpoints_of(outputs)
+    if not endpoints:
+        raise CliError("the stack has no endpoints (run `make up` first)")
+    if name is None:
+        if len(endpoints) > 1:
+            raise CliError(f"the stack has several endpoints, name one: {', '.join(sorted(endpoints))}")
+        name = next(iter(endpoints))
+    if name not in endpoints:
+        raise CliError(f"no endpoint {name!r} in the stack; endpoints: {', '.join(sorted(endpoints))}")
+    return name, endpoints[name]
+
+
+def curl_command(uri: str, request_file: str, deployment: str | None = None) -> str:
+    """A ready-to-paste curl that reads the key from the stack (never prints it)."""
+    header = f" -H 'azureml-model-deployment: {deployment}'" if deployment else ""
+    return (
+        f'curl -s {shlex.quote(uri)} -H "Authorization: Bearer $KEY" '
+        f"-H 'Content-Type: application/json'{header} -d @{shlex.quote(request_file)}"
+    )
+
+
+def show(args: argparse.Namespace) -> int:
+    name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint)
+    print(f"endpoint:           {name}")
+    print(f"provisioning_state: {ep.get('provisioning_state')}")
+    print(f"scoring_uri:        {ep.get('scoring_uri')}")
+    print(f"swagger_uri:        {ep.get('swagger_uri')}")
+    print(f"traffic:            {json.dumps(ep.get('traffic', {}))}")
+    for deployment, state in sorted((ep.get("deployments") or {}).items()):
+        print(f"deployment {deployment}: {state}")
+    print("\ninvoke:")
+    print(f"  KEY=$(pulumi stack output --stack {args.stack} {name}.primary_key --show-secrets)")
+    print(f"  {curl_command(str(ep.get('scoring_uri')), 'examples/online/model-blue/sample-request.json')}")
+    return 0
+
+
+def invoke(args: argparse.Namespace) -> int:
+    name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint)
+    path = Path(args.request_file)
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read request file {path}: {exc.strerror}") from None
+    headers = {"Authorization": f"Bearer {ep['primary_key']}", "Content-Type": "application/json"}
+    if args.deployment:
+        headers["azureml-model-deployment"] = args.deployment
+    request = urllib.request.Request(str(ep["scoring_uri"]), data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as resp:
+            sys.stdout.write(resp.read().decode("utf-8", "replace") + "\n")
+            return 0
+    except urllib.error.HTTPError as exc:
+        sys.stdout.write(exc.read().decode("utf-8", "replace") + "\n")
+        print(f"endpoint {name} answered {exc.code}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise CliError(f"endpoint {name} at {ep['scoring_uri']} did not answer: {exc}") from None
+
+
+def logs(args: argparse.Namespace) -> int:
+    name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint)
+    if args.deployment is None:
+        containers = [str(ep.get("router_container") or f"{name}-router")]
+    else:
+        if args.deployment not in (ep.get("deployments") or {}):
+            known = ", ".join(sorted(ep.get("deployments") or {}))
+            raise CliError(f"endpoint {name} has no deployment {args.deployment!r}; deployments: {known}")
+        containers = _instances(name, args.deployment)
+        if args.instance is not None:
+            if not 0 <= args.instance < len(containers):
+                raise CliError(f"deployment {args.deployment} has instances 0..{len(containers) - 1}")
+            containers = [containers[args.instance]]
+    for container in containers:
+        print(f"==> {container} <==", flush=True)
+        subprocess.run(["docker", "logs", "--tail", str(args.tail), container], check=False)
+    return 0
+
+
+def _instances(endpoint: str, deployment: str) -> list[str]:
+    proc = subprocess.run(
+        [
+            "docker", "ps", "--format", "{{.Names}}",
+            "--filter", f"label=io.mlendpoints.endpoint={endpoint}",
+            "--filter", f"label=io.mlendpoints.deployment={deployment}",
+        ],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    # Instance names are <endpoint>-<deployment>-<index>-<digest>: order by index.
+    return sorted(proc.stdout.split(), key=lambda n: int(n.rsplit("-", 2)[1]))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mle", description=__doc__)
+    p.add_argument("--stack", default="local", help="Pulumi stack (default: local)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("show", help="state, URIs, traffic and deployments of an endpoint")
+    s.add_argument("endpoint", nargs="?")
+    s.set_defaults(func=show)
+    i = sub.add_parser("invoke", help="send a request file to the endpoint (with its primary key)")
+    i.add_argument("endpoint", nargs="?")
+    i.add_argument("--request-file", required=True)
+    i.add_argument("--deployment", help="route to this deployment (azureml-model-deployment header)")
+    i.add_argument("--timeout", type=float, default=60)
+    i.set_defaults(func=invoke)
+    g = sub.add_parser("logs", help="container logs of a deployment's instances (or of the router)")
+    g.add_argument("endpoint", nargs="?")
+    g.add_argument("--deployment", help="deployment name (omit for the router's log)")
+    g.add_argument("--instance", type=int, help="instance index (default: all)")
+    g.add_argument("--tail", type=int, default=50)
+    g.set_defaults(func=logs)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"mle: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
