@@ -1,0 +1,60 @@
+"""Azure ML's safe-rollout sample (../shared/conformance), YAML unchanged, deployed and called locally."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.integration.pulumi_stack import REPO, TempStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.conformance]
+CONFORMANCE = REPO.parent / "shared" / "conformance" / "azureml-examples" / "cli" / "endpoints" / "online"
+SAMPLE = CONFORMANCE / "managed" / "sample"
+# What Azure ML's own inference server answers for model-1's sample-request.json.
+AZURE_ANSWER = [11055.977245525679, 4503.079536107787]
+
+
+def _post(uri: str, key: str, deployment: str | None, body: bytes) -> Any:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if deployment:
+        headers["azureml-model-deployment"] = deployment
+    request = urllib.request.Request(uri, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/conformance is not beside this checkout")
+def test_safe_rollout_pair_answers_like_azure() -> None:
+    config = {
+        "mlendpoints:target": "local",
+        "mlendpoints:serving": {
+            # The files as published; only the traffic split of the walkthrough's second step is added.
+            "endpoints": [{"file": str(SAMPLE / "endpoint.yml"), "traffic": {"blue": 90, "green": 10}}],
+            "deployments": [str(SAMPLE / "blue-deployment.yml"), str(SAMPLE / "green-deployment.yml")],
+        },
+        "mlendpoints:quota": {"total_cores": 16, "total_memory_gb": 64},
+    }
+    stack = TempStack.create(config)
+    try:
+        stack.up()
+        out = stack.outputs(show_secrets=True)
+        uri, key = out["my-endpoint.scoring_uri"], out["my-endpoint.primary_key"]
+        body = Path(CONFORMANCE / "model-1" / "sample-request.json").read_bytes()
+        assert _post(uri, key, "blue", body) == pytest.approx(AZURE_ANSWER)
+        assert _post(uri, key, "green", body) == [0.5, 0.5]
+        answers = [_post(uri, key, None, body) for _ in range(50)]
+        blue = sum(1 for a in answers if a == pytest.approx(AZURE_ANSWER))
+        green = sum(1 for a in answers if a == [0.5, 0.5])
+        assert blue + green == len(answers)
+        assert blue >= 35, (blue, green)  # 90 % expected; 35 of 50 is far outside chance otherwise
+    finally:
+        stack.destroy_and_remove()
+    leftovers = docker.from_env().containers.list(
+        all=True, filters={"label": "io.mlendpoints.endpoint=my-endpoint"}
+    )
+    assert leftovers == []
