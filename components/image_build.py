@@ -1,0 +1,250 @@
+"""Build the serving image for one environment: context with host-downloaded wheels, classic docker build."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from components.environments import (
+    SERVING_ROOT,
+    EnvironmentMappingError,
+    EnvironmentPlan,
+    image_tag,
+    plan_for_spec,
+    runtime_files,
+)
+
+log = logging.getLogger("mlendpoints.image_build")
+
+DEFAULT_WHEEL_CACHE = (
+    Path(os.environ.get("MLENDPOINTS_CACHE", Path.home() / ".cache" / "mlendpoints")) / "wheels"
+)
+# glibc of Debian bookworm is 2.36: any manylinux wheel up to that runs in the base image.
+_GLIBC_MINOR = 36
+_SAVED = re.compile(r"(?:Saved|File was already downloaded) (.+\.whl)\s*$")
+
+
+class ImageBuildError(RuntimeError):
+    """A failed image build; the message names the step and the file or package involved."""
+
+
+def build_image(
+    env: EnvironmentPlan | Any,
+    *,
+    client: Any = None,
+    wheel_cache: Path = DEFAULT_WHEEL_CACHE,
+    serving_root: Path = SERVING_ROOT,
+    pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+    on_log: Callable[[str], None] | None = None,
+) -> str:
+    """The tag of an image with the serving runtime and `env`'s packages; built only if the tag is missing.
+
+    `env` is an EnvironmentPlan or an EnvironmentSpec-like object (image / conda_file attributes).
+    The tag is a content hash (see environments.image_tag), so an unchanged environment never rebuilds.
+    """
+    say = on_log or log.info
+    try:
+        plan = env if isinstance(env, EnvironmentPlan) else plan_for_spec(env)
+    except EnvironmentMappingError as ex:
+        raise ImageBuildError(f"environment: {ex}") from ex
+    for warning in plan.warnings:
+        say(f"warning: {warning}")
+    tag = image_tag(plan, serving_root)
+    docker = client or _connect()
+    if _image_exists(docker, tag):
+        say(f"image {tag} is up to date")
+        return tag
+    if not _image_exists(docker, plan.base_image):
+        raise ImageBuildError(
+            f"base image {plan.base_image} is not in the local Docker engine (step: base image); "
+            "scripts/bootstrap creates mlendpoints/base:bookworm-py311"
+        )
+    with tempfile.TemporaryDirectory(prefix="mlendpoints-build-") as workdir:
+        context = Path(workdir)
+        assemble_context(
+            plan, context, wheel_cache=wheel_cache, serving_root=serving_root, pip=pip, on_log=say
+        )
+        _docker_build(docker, context, tag, plan.base_image, say)
+    say(f"built image {tag}")
+    _prune_package_stages(docker)
+    return tag
+
+
+def assemble_context(
+    plan: EnvironmentPlan,
+    context: Path,
+    *,
+    wheel_cache: Path = DEFAULT_WHEEL_CACHE,
+    serving_root: Path = SERVING_ROOT,
+    pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+    on_log: Callable[[str], None] | None = None,
+) -> None:
+    """Dockerfile, serving/, requirements/{runtime,user}.txt and wheels/ (downloaded on the host, cached)."""
+    target = context / "serving"
+    for path in runtime_files(serving_root):
+        destination = target / path.relative_to(serving_root)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+    dockerfile = serving_root / "Dockerfile"
+    if not dockerfile.is_file():
+        raise ImageBuildError(f"{dockerfile} is missing (step: build context)")
+    shutil.copy2(dockerfile, context / "Dockerfile")
+    requirements = context / "requirements"
+    requirements.mkdir()
+    runtime = requirements / "runtime.txt"
+    shutil.copy2(serving_root / "requirements.txt", runtime)
+    user = requirements / "user.txt"
+    user.write_text("".join(f"{line}\n" for line in plan.requirements), encoding="utf-8")
+    wheels = context / "wheels"
+    wheels.mkdir()
+    for wheel in download_wheels([runtime, user], wheel_cache, plan.python_version, pip=pip, on_log=on_log):
+        _link_or_copy(wheel, wheels / wheel.name)
+
+
+def download_wheels(
+    requirement_files: list[Path],
+    cache: Path,
+    python_version: str,
+    *,
+    pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
+    on_log: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """`pip download --only-binary` for the image's Python and platform into a cache outside the repo."""
+    cache.mkdir(parents=True, exist_ok=True)
+    version = python_version.replace(".", "")
+    command = [
+        *pip,
+        "download",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--only-binary=:all:",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{version}",
+        *[arg for platform_tag in _platforms() for arg in ("--platform", platform_tag)],
+        "--dest",
+        str(cache),
+    ]
+    for path in requirement_files:
+        command += ["-r", str(path)]
+    if on_log:
+        on_log(f"downloading wheels for Python {python_version} into {cache}")
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = _pip_error(result.stdout + result.stderr)
+        listed = ", ".join(str(path) for path in requirement_files)
+        raise ImageBuildError(f"pip download failed for {listed} (step: wheels): {detail}")
+    found = [Path(match.group(1)) for line in result.stdout.splitlines() if (match := _SAVED.search(line))]
+    wheels = [path if path.is_absolute() else cache / path for path in found]
+    missing = [str(path) for path in wheels if not path.is_file()]
+    if missing or not wheels:
+        raise ImageBuildError(
+            f"pip download reported wheels that are not in {cache} (step: wheels): {missing}"
+        )
+    return sorted(set(wheels))
+
+
+def _platforms() -> list[str]:
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
+    tags = [f"manylinux_2_{minor}_{machine}" for minor in range(_GLIBC_MINOR, 16, -1)]
+    return [*tags, f"manylinux2014_{machine}", f"manylinux2010_{machine}", f"manylinux1_{machine}"]
+
+
+def _pip_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return " | ".join(errors[-3:] or lines[-3:]) or "no output"
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _connect() -> Any:
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as ex:
+        raise ImageBuildError(
+            f"no Docker engine answers (step: connect; DOCKER_HOST or /var/run/docker.sock): {ex}"
+        ) from ex
+    return client
+
+
+def _image_exists(client: Any, reference: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    except docker.errors.APIError as ex:
+        raise ImageBuildError(
+            f"the Docker engine failed to look up {reference} (step: image lookup): {ex}"
+        ) from ex
+    return True
+
+
+def _prune_package_stages(client: Any) -> None:
+    """Drop the untagged first-stage images (wheels + venv) of earlier builds; recent ones may still be in
+    use by a build running in parallel, so only those older than ten minutes go."""
+    import docker.errors
+
+    try:
+        client.images.prune(
+            filters={"dangling": True, "label": "org.mlendpoints.stage=packages", "until": "10m"}
+        )
+    except docker.errors.APIError as ex:
+        log.warning("could not prune old build stages: %s", ex)
+
+
+def _docker_build(client: Any, context: Path, tag: str, base_image: str, say: Callable[[str], None]) -> None:
+    """Classic builder through the Engine API, no network in the build, progress forwarded line by line."""
+    import docker.errors
+
+    tail: list[str] = []
+    try:
+        stream = client.api.build(
+            path=str(context),
+            tag=tag,
+            buildargs={"BASE_IMAGE": base_image},
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            labels={"org.mlendpoints.image": "serving"},
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise ImageBuildError(
+                    f"docker build of {tag} failed (step: docker build, Dockerfile in {context}): "
+                    f"{str(detail).strip()}\n" + "\n".join(tail[-20:])
+                )
+            text = str(chunk.get("stream", "")).rstrip()
+            if text:
+                tail.append(text)
+                say(text)
+    except docker.errors.APIError as ex:
+        raise ImageBuildError(f"docker build of {tag} failed (step: docker build): {ex}") from ex

@@ -1,0 +1,1 @@
+"""Azure ML API shims so unchanged score.py files import AMLRequest, AMLResponse and rawhttp."""
