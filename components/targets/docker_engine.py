@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +139,7 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
         container.reload()
         ports = published_ports(container)
         if spec.ready_path is not None and spec.ready_port is not None:
-            _wait_ready(container, spec, ports)
+            _wait_ready(container, spec)
     except BaseException:
         container.remove(force=True)
         raise
@@ -155,9 +154,8 @@ def published_ports(container: Container) -> dict[int, int]:
     return out
 
 
-def _wait_ready(container: Container, spec: ContainerSpec, ports: dict[int, int]) -> None:
+def _wait_ready(container: Container, spec: ContainerSpec) -> None:
     assert spec.ready_port is not None
-    host_port = ports.get(spec.ready_port)
     deadline = time.monotonic() + spec.ready_timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -165,37 +163,45 @@ def _wait_ready(container: Container, spec: ContainerSpec, ports: dict[int, int]
         if container.status in ("exited", "dead"):
             last = f"container exited with code {container.attrs['State'].get('ExitCode')}"
             break
-        if host_port is not None:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{host_port}{spec.ready_path}", timeout=2
-                ) as resp:
-                    if resp.status == 200:
-                        return
-            except urllib.error.HTTPError as exc:
-                last = f"readiness answered {exc.code}"
-            except OSError as exc:
-                last = f"readiness not reachable ({exc})"
-        else:
-            exit_code, _ = container.exec_run(
-                ["python3", "-c", _PROBE.format(port=spec.ready_port, path=spec.ready_path)]
-            )
-            if exit_code == 0:
-                return
-            last = "readiness probe failed inside the container"
+        # Probe from inside the container: scorer instances publish no port (the router reaches them).
+        code, output = container.exec_run(
+            ["python3", "-c", _PROBE.format(port=spec.ready_port, path=spec.ready_path)]
+        )
+        text = output.decode("utf-8", "replace").strip()
+        if code == 0:
+            return
+        if code == _FAILED:
+            # The scorer says its script failed: waiting longer cannot help.
+            last = f"the scoring script failed: {_message(text)}"
+            break
+        last = text or "readiness probe failed"
         time.sleep(0.5)
+    else:
+        last = f"not ready within {spec.ready_timeout_s:.0f}s ({last})"
     logs = container.logs(tail=30).decode("utf-8", "replace")
-    raise DockerEngineError(
-        f"container {spec.name} did not become ready within {spec.ready_timeout_s:.0f}s ({last}). "
-        f"Last log lines:\n{logs}"
-    )
+    raise DockerEngineError(f"container {spec.name} did not become ready: {last}. Last log lines:\n{logs}")
 
 
-# Probes from inside the container when no port is published (scorer instances sit behind the router).
-_PROBE = (
-    "import urllib.request,sys;"
-    "sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{port}{path}',timeout=2).status==200 else 1)"
-)
+def _message(body: str) -> str:
+    try:
+        return str(json.loads(body)["message"])
+    except (ValueError, KeyError, TypeError):
+        return body
+
+
+_FAILED = 3
+# Runs inside the container with its own python3; exit 3 when the scorer reports a failed script.
+_PROBE = """
+import sys, urllib.request, urllib.error
+try:
+    sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:{port}{path}", timeout=2).status == 200 else 1)
+except urllib.error.HTTPError as e:
+    sys.stdout.write(e.read().decode("utf-8", "replace"))
+    sys.exit(3 if e.headers.get("x-ms-scorer-state") == "failed" else 1)
+except Exception as e:
+    sys.stdout.write(str(e))
+    sys.exit(1)
+"""
 
 
 def remove_container(container_id: str) -> None:

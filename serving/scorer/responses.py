@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from serving.scorer.errors import NotReady, OutputNotSerializable, ScorerError, http_status
+from serving.scorer.errors import NotReady, OutputNotSerializable, ScorerError, ScriptLoadError, http_status
 from serving.scorer.messages import JSON, TEXT, HeadEncoder, Response
 
 NOT_FOUND = (
@@ -14,6 +14,8 @@ NOT_FOUND = (
     "If you entered the URL manually please check your spelling and try again."
 )
 _READ_METHODS = frozenset({"GET", "HEAD"})
+# Tells a deployer polling readiness that waiting longer will not help: the script itself failed.
+STATE_HEADER = "x-ms-scorer-state"
 _PASSTHROUGH_DROP = frozenset(
     {"content-length", "connection", "transfer-encoding", "x-ms-run-function-failed"}
 )
@@ -22,7 +24,10 @@ _PASSTHROUGH_DROP = frozenset(
 def error_response(error: ScorerError, run_ms: float = 0.0) -> Response:
     """Every error answer: the mapped status and {"message": ...}."""
     body = json.dumps({"message": error.message}).encode()
-    return Response(http_status(error), body, JSON, run_ms=run_ms, run_failed=error.run_function_failed)
+    headers = [(STATE_HEADER, "failed")] if isinstance(error, ScriptLoadError) else None
+    return Response(
+        http_status(error), body, JSON, headers, run_ms=run_ms, run_failed=error.run_function_failed
+    )
 
 
 def render_output(output: Any, run_ms: float) -> Response:

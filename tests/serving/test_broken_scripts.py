@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def test_broken_script_answers_503_with_its_error(fixture: str, expected: str) -
     for name in ("ready", "score", "swagger"):
         assert answers[name].status == 503, name
         assert expected in answers[name].message, answers[name].message
+        # Deployers stop waiting for readiness when the script itself failed.
+        assert answers[name].headers.get("x-ms-scorer-state") == "failed", answers[name].headers
 
 
 def test_init_error_names_the_exception_and_line() -> None:
@@ -67,7 +70,13 @@ def test_process_stays_up_and_logs_the_error(tmp_path: Path) -> None:
         scorer.wait_for_output("scoring script failed, the worker stays up but not ready")
         client = Client(scorer.port)
         assert client.get("/").status == 200
-        answer = client.get("/readyz")
+        # The worker logs before the supervisor hears of the failure: poll (bounded) until it has.
+        for _ in range(100):
+            answer = client.get("/readyz")
+            if "still running" not in answer.message:
+                break
+            time.sleep(0.05)
         assert answer.status == 503 and "line 8" in answer.message
+        assert answer.headers.get("x-ms-scorer-state") == "failed"
         assert scorer.proc.poll() is None
     assert "Traceback" in scorer.output and "SyntaxError" in scorer.output
