@@ -10,6 +10,11 @@ from serving.router.config import RouterConfig, RouterSecrets, load_config, load
 from serving.router.errors import ConfigError
 
 
+def secrets(**values: str | None) -> RouterSecrets:
+    """Plain strings in, SecretStr inside (pydantic converts; this keeps the type checker content)."""
+    return RouterSecrets.model_validate(values)
+
+
 def config(**fields: object) -> dict[str, object]:
     base: dict[str, object] = {
         "endpoint": "my-endpoint",
@@ -62,6 +67,7 @@ def test_an_endpoint_without_deployments_or_traffic_is_valid():
         ),
         ({"deployments": {"blue": {"instances": ["h:70000"]}}, "traffic": {}}, "outside 1-65535"),
         ({"deployments": {"blue": {"instances": ["h:1", "h:1"]}}, "traffic": {}}, "repeat an address"),
+        ({"deployments": {"blue": {}, "Blue": {}}, "traffic": {}}, "differ by more than letter case"),
         ({"auth_mode": "password"}, "auth_mode"),
         ({"colour": "blue"}, "colour"),
     ],
@@ -84,9 +90,9 @@ def test_load_config_names_the_file(tmp_path):
 
 
 def test_secrets_are_masked_and_never_echoed(tmp_path):
-    secrets = RouterSecrets(primary_key="abcdefghijklmnop1234", secondary_key="qrstuvwxyz12345678")
-    assert "abcdefghijklmnop1234" not in repr(secrets)
-    assert secrets.accepted_keys() == ("abcdefghijklmnop1234", "qrstuvwxyz12345678")
+    loaded = secrets(primary_key="abcdefghijklmnop1234", secondary_key="qrstuvwxyz12345678")
+    assert "abcdefghijklmnop1234" not in repr(loaded)
+    assert loaded.accepted_keys() == ("abcdefghijklmnop1234", "qrstuvwxyz12345678")
     path = tmp_path / "secrets.json"
     path.write_text(json.dumps({"primary_key": 'has "quotes" and spaces in it'}))
     with pytest.raises(ConfigError, match="primary_key: key must be") as error:
@@ -99,7 +105,7 @@ def test_secrets_are_masked_and_never_echoed(tmp_path):
 )
 def test_keys_must_be_safe_to_place_in_nginx_conf(bad):
     with pytest.raises(ValueError):
-        RouterSecrets(primary_key=bad)
+        secrets(primary_key=bad)
 
 
 def test_the_auth_mode_needs_its_secret():
@@ -108,6 +114,6 @@ def test_the_auth_mode_needs_its_secret():
     with pytest.raises(ConfigError, match="auth_mode is key but the env gives neither"):
         RouterSecrets().require_for(key_mode, "the env")
     with pytest.raises(ConfigError, match="auth_mode is aml_token but the env gives no token_secret"):
-        RouterSecrets(primary_key="abcdefghijklmnop1234").require_for(token_mode, "the env")
+        secrets(primary_key="abcdefghijklmnop1234").require_for(token_mode, "the env")
     with pytest.raises(ValueError, match="at least 32"):
-        RouterSecrets(token_secret="too-short")
+        secrets(token_secret="too-short")

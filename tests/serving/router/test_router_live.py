@@ -71,6 +71,13 @@ def test_header_routes_to_the_named_deployment(backends, start_router):
     assert answer.json()["backend"] == "green"
 
 
+def test_the_header_ignores_letter_case_like_azure_names_do(backends, start_router):
+    router = start_router(endpoint({"blue": [backends("blue")], "green": [backends("green")]}, {"blue": 100}))
+    answer = call(router.port, headers={**key(), "azureml-model-deployment": "GREEN"})
+    assert answer.json()["backend"] == "green"
+    assert answer.headers["azureml-model-deployment"] == "green"
+
+
 def test_unknown_deployment_header_is_404_naming_the_known_ones(backends, start_router):
     router = start_router(endpoint({"blue": [backends("blue")], "green": [backends("green")]}, {"blue": 100}))
     answer = call(router.port, headers={**key(), "azureml-model-deployment": "purple"})

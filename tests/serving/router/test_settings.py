@@ -31,6 +31,14 @@ def test_secrets_from_environment_and_errors_without_values(monkeypatch):
     assert "spaces" not in str(error.value)
 
 
+def test_empty_secrets_count_as_unset():
+    secrets, _ = settings(
+        primary_key="env-key-0123456789abc", secondary_key="", token_secret=""
+    ).load_secrets()
+    assert secrets.accepted_keys() == ("env-key-0123456789abc",)
+    assert secrets.token_secret is None
+
+
 def test_a_secrets_file_wins_over_the_environment(tmp_path):
     path = tmp_path / "secrets.json"
     path.write_text('{"primary_key": "file-key-0123456789ab", "token_secret": "' + "x" * 32 + '"}')
