@@ -16,7 +16,7 @@ from components.targets.docker_image import ServingImage
 from components.targets.docker_resources import DockerContainer
 from components.targets.endpoint_keys import EndpointKeys
 from components.targets.local import EndpointNetwork, EndpointNetworkArgs
-from components.targets.router_files import RouterFiles
+from components.targets.router_files import RouterApplied, RouterFiles, expected_digest
 
 
 @dataclass(frozen=True)
@@ -226,9 +226,18 @@ class OnlineEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[traffic, router_image]),
         )
         port = router.ports.apply(lambda p: p[str(local_plan.ROUTER_PORT)])
+        # The update returns only once the router serves exactly these files (traffic, keys).
+        applied = RouterApplied(
+            f"{name}-traffic-applied",
+            url=port.apply(lambda p: f"http://127.0.0.1:{p}/"),
+            digest=pulumi.Output.all(config, secrets).apply(lambda cs: expected_digest(cs[0], cs[1])),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[router, traffic]),
+        )
         self.scoring_uri = port.apply(lambda p: f"http://127.0.0.1:{p}/score")
         self.swagger_uri = port.apply(lambda p: f"http://127.0.0.1:{p}/swagger.json")
-        self.provisioning_state = router.container_id.apply(lambda _: "Succeeded")
+        self.provisioning_state = pulumi.Output.all(router.container_id, applied.urn).apply(
+            lambda _: "Succeeded"
+        )
         self.primary_key = keys.primary_key
         self.secondary_key = keys.secondary_key
         self.deployment_states = pulumi.Output.all(

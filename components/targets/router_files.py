@@ -6,11 +6,18 @@ import json
 import os
 import shutil
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from serving.router.config import files_digest
+from serving.router.nginx_conf import CONFIG_HEADER
+
+APPLY_TIMEOUT_S = 60.0
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
@@ -30,10 +37,37 @@ def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
+def _whole_numbers(value: Any) -> Any:
+    # Pulumi carries every number as a float: 90 arrives in the provider as 90.0.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
+def render_files(config: dict[str, Any], secrets: dict[str, Any]) -> tuple[str, str]:
+    """(config.json text, secrets.json text) exactly as written; their digest is what the router reports.
+
+    Rendered the same in the program and in the provider process, whatever Pulumi did to the numbers.
+    """
+    return (
+        json.dumps(_whole_numbers(config), indent=2, sort_keys=True),
+        json.dumps(_whole_numbers(secrets), indent=2, sort_keys=True),
+    )
+
+
+def expected_digest(config: dict[str, Any], secrets: dict[str, Any]) -> str:
+    return files_digest(*render_files(config, secrets))
+
+
 def _write(props: dict[str, Any]) -> None:
     folder = Path(props["folder"])
-    write_atomically(folder / SECRETS_FILE, json.dumps(props["secrets"], indent=2), mode=0o600)
-    write_atomically(folder / CONFIG_FILE, json.dumps(props["config"], indent=2, sort_keys=True))
+    config_text, secrets_text = render_files(props["config"], props["secrets"])
+    write_atomically(folder / SECRETS_FILE, secrets_text, mode=0o600)
+    write_atomically(folder / CONFIG_FILE, config_text)
 
 
 class _RouterFilesProvider(ResourceProvider):
@@ -78,3 +112,49 @@ class RouterFiles(Resource):
             {"folder": folder, "config": config, "secrets": pulumi.Output.secret(secrets)},
             opts,
         )
+
+
+def wait_applied(url: str, digest: str, timeout_s: float = APPLY_TIMEOUT_S) -> None:
+    """Poll the router's health answer until it reports `digest` (the files now in force)."""
+    deadline = time.monotonic() + timeout_s
+    seen = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                seen = resp.headers.get(CONFIG_HEADER, "") or "no config digest"
+                if seen == digest:
+                    return
+        except OSError as exc:
+            seen = str(exc)
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"the router at {url} did not apply the new config within {timeout_s:.0f}s (it reports: {seen}); "
+        "see its log: scripts/mle logs"
+    )
+
+
+class _AppliedProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        wait_applied(props["url"], props["digest"])
+        return CreateResult(id_=props["url"], outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in ("url", "digest") if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(changed))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        wait_applied(news["url"], news["digest"])
+        return UpdateResult(outs=news)
+
+
+class RouterApplied(Resource):
+    """Completes once the router serves the config files with `digest`: traffic changes are in force."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        url: pulumi.Input[str],
+        digest: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(_AppliedProvider(), resource_name, {"url": url, "digest": digest}, opts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -193,6 +194,15 @@ def parse_config(text: str, source: str = "router config") -> RouterConfig:
         raise ConfigError(f"{source}: not valid JSON ({exc})") from None
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def files_digest(config_text: str, secrets_text: str = "") -> str:
+    """Digest of the config and secrets files' contents; the router reports the one it has applied.
+
+    The deploy side computes it from what it wrote and waits until the router's health answer
+    carries it, so an update that changes traffic or keys returns only once they are in force.
+    """
+    return hashlib.sha256(config_text.encode() + b"\0" + secrets_text.encode()).hexdigest()[:16]
 
 
 def load_config(path: Path) -> RouterConfig:

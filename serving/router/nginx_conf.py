@@ -20,6 +20,8 @@ from serving.router.nginx_maps import (
 )
 
 HEALTH_PATH = "/"
+# On the health answer: the digest (config.files_digest) of the config files now in force.
+CONFIG_HEADER = "X-Mlendpoints-Config"
 # Must stay below the scorer's own keep-alive timeout (65 s), or nginx may reuse a connection the
 # scorer has just closed, and a POST that already went out on it fails with 502.
 UPSTREAM_KEEPALIVE_TIMEOUT_S = 4
@@ -277,15 +279,17 @@ def _internal_locations(config: RouterConfig, secrets: RouterSecrets) -> list[st
     return lines
 
 
-def _front_server(config: RouterConfig, secrets: RouterSecrets, layout: Layout) -> list[str]:
+def _front_server(
+    config: RouterConfig, secrets: RouterSecrets, layout: Layout, source_digest: str
+) -> list[str]:
     mirrored = config.mirror is not None
+    health = ["access_log off;", "default_type text/plain;"]
+    if source_digest:
+        health.append(f'add_header {CONFIG_HEADER} "{source_digest}" always;')
     body = [
         f"listen {layout.host}:{layout.port} backlog=4096;",
         f"root {layout.empty_dir};",
-        *_block(
-            f"location = {HEALTH_PATH}",
-            ["access_log off;", "default_type text/plain;", 'return 200 "Healthy";'],
-        ),
+        *_block(f"location = {HEALTH_PATH}", [*health, 'return 200 "Healthy";']),
         *_routed_location("/score", config, layout, mirrored),
         *_routed_location("/swagger.json", config, layout, False),
         *_block(
@@ -389,6 +393,7 @@ def _http_block(
     layout: Layout,
     addresses: Mapping[str, Sequence[str]],
     generation: str,
+    source_digest: str,
 ) -> list[str]:
     temp = [f"{kind}_temp_path {path};" for kind, path in layout.temp_dirs.items()]
     mirror = config.mirror
@@ -417,7 +422,7 @@ def _http_block(
             f"proxy_cache_path {layout.auth_cache} levels=1:2 keys_zone=mle_auth:1m max_size=64m "
             "inactive=2m use_temp_path=off;"
         )
-    body += _front_server(config, secrets, layout)
+    body += _front_server(config, secrets, layout, source_digest)
     body += _mirror_server(config, layout)
     body += _side_servers(layout, generation)
     return _block("http", body)
@@ -428,6 +433,7 @@ def render(
     secrets: RouterSecrets,
     layout: Layout,
     addresses: Mapping[str, Sequence[str]],
+    source_digest: str = "",
 ) -> str:
     """nginx.conf text. `addresses` maps each config instance (host:port) to the ip:port it resolved to.
 
@@ -448,9 +454,14 @@ def render(
         *([f"user {layout.worker_user};"] if layout.worker_user else []),
         *_block("events", [f"worker_connections {min(8192, (layout.max_open_files or 16384) // 2)};"]),
     ]
-    draft = "\n".join([*head, *_http_block(config, secrets, layout, addresses, "GENERATION")]) + "\n"
+    draft = (
+        "\n".join([*head, *_http_block(config, secrets, layout, addresses, "GENERATION", source_digest)])
+        + "\n"
+    )
     generation = hashlib.sha256(draft.encode()).hexdigest()[:16]
-    return "\n".join([*head, *_http_block(config, secrets, layout, addresses, generation)]) + "\n"
+    return (
+        "\n".join([*head, *_http_block(config, secrets, layout, addresses, generation, source_digest)]) + "\n"
+    )
 
 
 def generation_of(conf_text: str) -> str:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from serving.router.config import RouterConfig, RouterSecrets, load_config
+from serving.router.config import RouterConfig, RouterSecrets, files_digest, parse_config
 from serving.router.control import ControlState, create_app, serve_control
 from serving.router.cpus import worker_count
 from serving.router.errors import ConfigError, NginxError
@@ -115,11 +115,19 @@ class Supervisor:
     def _watched(self) -> tuple[object, ...]:
         return _signature(self.settings.config), _signature(self.settings.secrets_file)
 
-    def _load(self) -> tuple[RouterConfig, RouterSecrets]:
-        config = load_config(self.settings.config)
+    def _load(self) -> tuple[RouterConfig, RouterSecrets, str]:
+        """Config, secrets and the digest of the files they came from (reported on GET /)."""
+        path = self.settings.config
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"router config {path}: cannot read it ({exc.strerror})") from None
+        config = parse_config(text, f"router config {path}")
         secrets, source = self.settings.load_secrets()
         secrets.require_for(config, source)
-        return config, secrets
+        secrets_file = self.settings.secrets_file
+        secrets_text = secrets_file.read_text(encoding="utf-8") if secrets_file is not None else ""
+        return config, secrets, files_digest(text, secrets_text)
 
     async def _check(self, text: str) -> None:
         """Write the candidate config and let nginx itself validate it before it is used."""
@@ -162,9 +170,9 @@ class Supervisor:
         raise NginxError(f"nginx did not apply config generation {generation} within {_APPLY_TIMEOUT_S:g} s")
 
     async def start(self) -> None:
-        config, secrets = self._load()
+        config, secrets, digest = self._load()
         self.addresses = await asyncio.to_thread(resolve_all, _instances(config))
-        text = render(config, secrets, self.layout, self.addresses)
+        text = render(config, secrets, self.layout, self.addresses, digest)
         await self._check(text)
         self.state = ControlState(config=config, secrets=secrets, metrics=RouterMetrics(config.endpoint))
         self._control = await serve_control(create_app(self.state), self.layout.control_socket)
@@ -193,9 +201,9 @@ class Supervisor:
         """Apply the current config file; on any error keep serving the previous config."""
         assert self.state is not None and self.nginx is not None
         try:
-            config, secrets = self._load()
+            config, secrets, digest = self._load()
             addresses = await asyncio.to_thread(resolve_all, _instances(config))
-            text = render(config, secrets, self.layout, addresses)
+            text = render(config, secrets, self.layout, addresses, digest)
             if text == self.conf_text:
                 return False
             await self._check(text)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from serving.router.config import files_digest
 from serving.router.tokens import issue_token
 from tests.serving.router.client import Answer, call, count_answers
 from tests.serving.router.conftest import (
@@ -366,3 +367,20 @@ def test_sigterm_stops_gracefully(backends, start_router):
     router = start_router(endpoint({"blue": [backends("blue")]}, {"blue": 100}))
     assert router.stop() == 0
     assert "router stopped" in router.messages()
+
+
+def test_health_reports_the_digest_of_the_config_in_force(backends, start_router):
+    config = endpoint({"blue": [backends("blue")], "green": [backends("green")]}, {"blue": 100})
+    router = start_router(config)
+
+    def reported() -> str:
+        return call(router.port, "/", method="GET", body=None).headers.get("x-mlendpoints-config", "")
+
+    first = reported()
+    assert first == files_digest(router.config_path.read_text())
+    router.write_config({**config, "traffic": {"green": 100}})
+    expected = files_digest(router.config_path.read_text())
+    assert expected != first
+    wait_until(lambda: reported() == expected, what="the new digest on GET /")
+    # Once the digest shows, the new traffic is in force for every request.
+    assert call(router.port, headers=key()).json()["backend"] == "green"
