@@ -119,9 +119,13 @@ def _proxy_settings(config: RouterConfig) -> list[str]:
         f"proxy_connect_timeout {config.connect_timeout_ms}ms;",
         f"proxy_send_timeout {read_s}s;",
         f"proxy_read_timeout {read_s}s;",
-        # Connect errors and timeouts move on to another instance and count towards max_fails;
-        # nginx never resends a POST that already reached a scorer.
-        "proxy_next_upstream error timeout;",
+        # A failed connection, a timeout or a scorer's 503 (not ready: restarting, still in init())
+        # moves the request to another instance and counts towards max_fails, so an instance that
+        # is coming back stays out of rotation until it is ready. POSTs are resent too: a 503 from
+        # a scorer means run() never started, and a read timeout fires only after the scorer's own
+        # request timeout, when the instance is hung anyway.
+        "proxy_next_upstream error timeout http_503 non_idempotent;",
+        "proxy_next_upstream_tries 3;",
         f"proxy_next_upstream_timeout {read_s}s;",
     ]
 

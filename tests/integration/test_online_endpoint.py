@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -170,6 +172,19 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         stack.up()
         two = _by_deployment(_containers(), "blue")
         assert len(two) == 2 and set(_by_deployment(first, "blue")) <= set(two)
+
+        # --- an instance dies: the router serves from the other one, the engine restarts it
+        client = docker.from_env()
+        victim = client.containers.get(sorted(two)[0])
+        os.kill(victim.attrs["State"]["Pid"], signal.SIGKILL)
+        answers = [_call(uri, key, "blue")[0] for _ in range(30)]
+        assert answers == [200] * 30, Counter(answers)
+        for _ in range(100):
+            victim.reload()
+            if victim.status == "running" and victim.attrs["RestartCount"] >= 1:
+                break
+            time.sleep(0.2)
+        assert victim.status == "running" and victim.attrs["RestartCount"] >= 1
         _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=1))
         stack.up()
         assert _by_deployment(_containers(), "blue") == _by_deployment(first, "blue")

@@ -384,3 +384,13 @@ def test_health_reports_the_digest_of_the_config_in_force(backends, start_router
     wait_until(lambda: reported() == expected, what="the new digest on GET /")
     # Once the digest shows, the new traffic is in force for every request.
     assert call(router.port, headers=key()).json()["backend"] == "green"
+
+
+def test_a_not_ready_instance_is_skipped_for_a_ready_one(backends, start_router):
+    # One instance restarting (its scorer answers 503 while init() runs), one ready.
+    starting, ready = backends("blue"), backends("blue")
+    starting.behaviour.status = 503
+    router = start_router(endpoint({"blue": [starting, ready]}, {"blue": 100}))
+    answers = [call(router.port, headers=key()) for _ in range(20)]
+    assert [a.status for a in answers] == [200] * 20
+    assert ready.stats.requests == 20
