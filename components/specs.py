@@ -626,16 +626,21 @@ def _strip_azureml(value: str) -> str:
     return value.removeprefix("azureml:")
 
 
-class ModelBatchDeploymentSpec(Spec):
-    """A batch deployment that scores files with a model and a batch driver script."""
+class _BatchDeploymentSpec(Spec):
+    """What every kind of batch deployment has."""
 
     IGNORED_KEYS: ClassVar[Mapping[str, str]] = MappingProxyType(dict.fromkeys(_SHOW_KEYS, _READ_ONLY))
 
-    type: Literal["model"] = Field(default="model", description="Batch deployment type.")
     name: Name = Field(description="Deployment name, unique within its endpoint.")
     endpoint_name: Name = Field(description="The batch endpoint this deployment belongs to.")
     description: str | None = Field(default=None, description="Free text.")
     tags: TextMap = Field(default_factory=dict, description="Tags.")
+
+
+class ModelBatchDeploymentSpec(_BatchDeploymentSpec):
+    """A batch deployment that scores files with a model and a batch driver script."""
+
+    type: Literal["model"] = Field(default="model", description="Batch deployment type.")
     model: ModelSpec = Field(description="Model to score with.")
     code_configuration: CodeConfiguration | None = Field(
         default=None, validate_default=True, description="Batch driver (not needed for MLflow models)."
@@ -687,16 +692,10 @@ class PipelineSettings(Spec):
     force_rerun: bool | None = Field(default=None, description="Rerun steps even when cached.")
 
 
-class PipelineComponentBatchDeploymentSpec(Spec):
+class PipelineComponentBatchDeploymentSpec(_BatchDeploymentSpec):
     """A batch deployment that runs a pipeline component per job."""
 
-    IGNORED_KEYS: ClassVar[Mapping[str, str]] = MappingProxyType(dict.fromkeys(_SHOW_KEYS, _READ_ONLY))
-
     type: Literal["pipeline"] = Field(default="pipeline", description="Batch deployment type.")
-    name: Name = Field(description="Deployment name, unique within its endpoint.")
-    endpoint_name: Name = Field(description="The batch endpoint this deployment belongs to.")
-    description: str | None = Field(default=None, description="Free text.")
-    tags: TextMap = Field(default_factory=dict, description="Tags.")
     component: str | Path | dict[str, Any] = Field(
         description="Registered component (`azureml:name@latest`), a local component YAML, or inline."
     )
