@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def test_only_weighted_traffic_is_sampled_for_the_mirror(tmp_path):
     assert "default 0;" in block and '"" $mle_mirror_sampled;' in block
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+@pytest.mark.usefixtures("nginx_present")
 @pytest.mark.parametrize(
     ("config", "secrets"),
     [
