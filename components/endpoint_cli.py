@@ -1,4 +1,4 @@
-"""`mle show|invoke|logs`: an endpoint at run time, as Azure ML users work; Pulumi outputs are the truth."""
+"""`mle show|invoke|token|logs`: an endpoint at run time, as Azure ML users work it; outputs are the truth."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from serving.router.tokens import issue_token
 
 
 class CliError(Exception):
@@ -80,6 +83,31 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+def credential(name: str, ep: dict[str, Any], ttl_s: float = 3600) -> str:
+    """What goes after `Bearer`: the primary key, or a fresh token in the token auth modes."""
+    if ep.get("auth_mode", "key") == "key":
+        return str(ep["primary_key"])
+    if "token_secret" not in ep:
+        raise CliError(f"endpoint {name} uses {ep.get('auth_mode')} but the stack exports no token secret")
+    return issue_token(str(ep["token_secret"]), ttl_s, audience=name)
+
+
+def token(args: argparse.Namespace) -> int:
+    name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint)
+    if ep.get("auth_mode", "key") == "key":
+        raise CliError(
+            f"endpoint {name} uses key auth: read a key with `pulumi stack output {name}.primary_key`"
+        )
+    expiry = time.time() + args.ttl
+    answer = {
+        "accessToken": credential(name, ep, args.ttl),
+        "expiryTimeUtc": int(expiry),
+        "tokenType": "Bearer",
+    }
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
 def invoke(args: argparse.Namespace) -> int:
     name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint)
     path = Path(args.request_file)
@@ -87,7 +115,7 @@ def invoke(args: argparse.Namespace) -> int:
         body = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read request file {path}: {exc.strerror}") from None
-    headers = {"Authorization": f"Bearer {ep['primary_key']}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {credential(name, ep)}", "Content-Type": "application/json"}
     if args.deployment:
         headers["azureml-model-deployment"] = args.deployment
     request = urllib.request.Request(str(ep["scoring_uri"]), data=body, headers=headers, method="POST")
@@ -148,6 +176,10 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--deployment", help="route to this deployment (azureml-model-deployment header)")
     i.add_argument("--timeout", type=float, default=60)
     i.set_defaults(func=invoke)
+    t = sub.add_parser("token", help="a token for an endpoint in a token auth mode (like get-credentials)")
+    t.add_argument("endpoint", nargs="?")
+    t.add_argument("--ttl", type=float, default=3600, help="lifetime in seconds (default 3600)")
+    t.set_defaults(func=token)
     g = sub.add_parser("logs", help="container logs of a deployment's instances (or of the router)")
     g.add_argument("endpoint", nargs="?")
     g.add_argument("--deployment", help="deployment name (omit for the router's log)")

@@ -161,6 +161,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
     provisioning_state: pulumi.Output[str]
     primary_key: pulumi.Output[str]
     secondary_key: pulumi.Output[str]
+    token_secret: pulumi.Output[str]
     deployment_states: pulumi.Output[dict[str, str]]
     router_container: pulumi.Output[str]
 
@@ -240,6 +241,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
         )
         self.primary_key = keys.primary_key
         self.secondary_key = keys.secondary_key
+        self.token_secret = keys.token_secret
         self.deployment_states = pulumi.Output.all(
             **{n: d.provisioning_state for n, d in deployments.items()}
         ).apply(dict)
@@ -251,6 +253,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
                 "provisioning_state": self.provisioning_state,
                 "primary_key": self.primary_key,
                 "secondary_key": self.secondary_key,
+                "token_secret": self.token_secret,
                 "deployment_states": self.deployment_states,
                 "router_container": self.router_container,
             }

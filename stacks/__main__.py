@@ -47,6 +47,10 @@ def main() -> None:
         pulumi.export(f"{prefix}.provisioning_state", endpoint.provisioning_state)
         pulumi.export(f"{prefix}.primary_key", endpoint.primary_key)
         pulumi.export(f"{prefix}.secondary_key", endpoint.secondary_key)
+        pulumi.export(f"{prefix}.auth_mode", group.endpoint.auth_mode)
+        if group.endpoint.auth_mode != "key":
+            # Signs the endpoint's tokens (`scripts/mle token`); a secret like the keys.
+            pulumi.export(f"{prefix}.token_secret", endpoint.token_secret)
         pulumi.export(f"{prefix}.deployments", endpoint.deployment_states)
         pulumi.export(f"{prefix}.traffic", dict(group.endpoint.traffic))
         pulumi.export(f"{prefix}.router_container", endpoint.router_container)

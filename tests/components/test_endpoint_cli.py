@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.endpoint_cli import CliError, curl_command, endpoints_of, pick_endpoint
+from components.endpoint_cli import CliError, credential, curl_command, endpoints_of, pick_endpoint
+from serving.router.errors import TokenError
+from serving.router.tokens import verify_token
 
 OUTPUTS = {
     "shop.scoring_uri": "http://127.0.0.1:1/score",
@@ -37,3 +39,14 @@ def test_curl_reads_the_key_from_the_shell_never_inline() -> None:
     assert '"Authorization: Bearer $KEY"' in cmd
     assert "'azureml-model-deployment: green'" in cmd
     assert "@'req file.json'" in cmd
+
+
+def test_credential_is_the_key_or_a_token_for_this_endpoint() -> None:
+    assert credential("shop", {"auth_mode": "key", "primary_key": "k1"}) == "k1"
+    secret = "s" * 40
+    token = credential("shop", {"auth_mode": "aml_token", "token_secret": secret}, ttl_s=60)
+    assert verify_token(secret, token, audience="shop")
+    with pytest.raises(TokenError):
+        verify_token(secret, token, audience="other")
+    with pytest.raises(CliError, match="exports no token secret"):
+        credential("shop", {"auth_mode": "aml_token"})
