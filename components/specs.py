@@ -220,6 +220,12 @@ class ModelSpec(Spec):
         return self.path is not None
 
 
+def _require_file(info: ValidationInfo, folder: Path, name: str, field: str) -> None:
+    """With path checks on, `name` must be a file inside `folder`; the problem lands on `field`."""
+    if _context(info)[1] and not (folder / name).is_file():
+        raise FieldIssues([((field,), f"no such file: {folder / name}")])
+
+
 class BuildContext(Spec):
     """A Docker build context: a local folder and the Dockerfile inside it."""
 
@@ -230,8 +236,7 @@ class BuildContext(Spec):
 
     @model_validator(mode="after")
     def _dockerfile_exists(self, info: ValidationInfo) -> BuildContext:
-        if _context(info)[1] and not (self.path / self.dockerfile_path).is_file():
-            raise FieldIssues([(("dockerfile_path",), f"no such file: {self.path / self.dockerfile_path}")])
+        _require_file(info, self.path, self.dockerfile_path, "dockerfile_path")
         return self
 
 
@@ -306,8 +311,7 @@ class CodeConfiguration(Spec):
 
     @model_validator(mode="after")
     def _script_exists(self, info: ValidationInfo) -> CodeConfiguration:
-        if _context(info)[1] and not (self.code / self.scoring_script).is_file():
-            raise FieldIssues([(("scoring_script",), f"no such file: {self.code / self.scoring_script}")])
+        _require_file(info, self.code, self.scoring_script, "scoring_script")
         return self
 
 
