@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pulumi
+import pydantic
 
 from components.errors import SpecError
 from components.online import LocalTarget, OnlineEndpoint, OnlineEndpointArgs
@@ -61,3 +62,6 @@ try:
 except SpecError as exc:
     # A bad spec is the user's input, not our bug: the problems, no traceback.
     raise pulumi.RunError(f"invalid mlendpoints configuration:\n{exc}") from None
+except pydantic.ValidationError as exc:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    raise pulumi.RunError(f"invalid mlendpoints:quota config: {problems}") from None

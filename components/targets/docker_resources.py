@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from components.targets import docker_engine
 
-# Inputs that only change the router's view or bookkeeping; everything else replaces the container.
+# The serialized provider itself: a new version of this code must not replace running containers.
 _CONTAINER_IN_PLACE = frozenset({"__provider"})
 
 
@@ -91,14 +91,12 @@ class _ContainerProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = (set(olds) | set(news)) - _CONTAINER_IN_PLACE - set(_CONTAINER_OUTPUTS)
         changed = sorted(k for k in keys if olds.get(k) != news.get(k))
-        # A replacement under a new name starts before the old container stops (no gap); under the
+        # Every change replaces the container (there is no in-place update). A replacement under
+        # a new name starts before the old container stops (no gap); under the
         # same name the old one has to go first.
         return DiffResult(
             changes=bool(changed), replaces=changed, delete_before_replace="name" not in changed
         )
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs={**news, **{k: olds.get(k) for k in _CONTAINER_OUTPUTS}})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         if not docker_engine.container_running(id_):
