@@ -73,7 +73,11 @@ class OnlineDeployment(pulumi.ComponentResource):
             pulumi.log.warn(f"deployment {spec.name}: {warning}", resource=self)
 
         image = ServingImage(
-            f"{name}-image", plan, purpose=f"deployment {spec.name}", opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-image",
+            plan,
+            image_tag,
+            purpose=f"deployment {spec.name}",
+            opts=pulumi.ResourceOptions(parent=self),
         )
         mounts, env = local_plan.scorer_mounts_and_env(spec)
         nano_cpus, mem_mb = local_plan.local_limits(spec.instance_type, *local_plan.host_resources())
@@ -200,14 +204,15 @@ class OnlineEndpoint(pulumi.ComponentResource):
             secrets=secrets,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(deployments.values())),
         )
-        router_tag_plan = environments.EnvironmentPlan(base_image=args.target.base_image)
-        router_image = ServingImage(f"{name}-router-image", router_tag_plan, purpose="the router", opts=child)
+        router_plan = environments.EnvironmentPlan(base_image=args.target.base_image)
+        router_tag = environments.image_tag(router_plan)
+        router_image = ServingImage(f"{name}-router-image", router_plan, router_tag, "the router", child)
         mount = local_plan.ROUTER_CONFIG_MOUNT
         router = DockerContainer(
             f"{name}-router",
             {
                 "name": f"{spec.name}-router",
-                "image": environments.image_tag(router_tag_plan),
+                "image": router_tag,
                 "network": network.network_name,
                 "command": ["python", "-m", "serving.router"],
                 "user": f"{os.getuid()}:{os.getgid()}",

@@ -51,11 +51,13 @@ class ServingImage(Resource):
         self,
         resource_name: str,
         plan: environments.EnvironmentPlan,
+        tag: str,
         purpose: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`tag` is environments.image_tag(plan), which callers already need for their own inputs."""
         props = {
-            "tag": environments.image_tag(plan),
+            "tag": tag,
             "requirements": list(plan.requirements),
             "base_image": plan.base_image,
             "purpose": purpose,
