@@ -24,6 +24,7 @@ from serving.router.errors import ConfigError, NginxError
 from serving.router.logtail import LogTail
 from serving.router.metrics import RouterMetrics
 from serving.router.nginx_conf import Layout, generation_of, render
+from serving.router.nginx_workers import children_of, still_accepting
 from serving.router.resolve import resolve_all
 from serving.router.settings import RouterSettings
 
@@ -105,6 +106,8 @@ class Supervisor:
         self.layout = layout
         self.nginx: asyncio.subprocess.Process | None = None
         self.conf_text = ""
+        # The digest GET / reports; it only moves once no worker with an older config accepts.
+        self.reported_digest = ""
         self.addresses: dict[str, list[str]] = {}
         self.state: ControlState | None = None
         self._signatures = self._watched()
@@ -169,6 +172,26 @@ class Supervisor:
             await asyncio.sleep(0.05)
         raise NginxError(f"nginx did not apply config generation {generation} within {_APPLY_TIMEOUT_S:g} s")
 
+    async def _await_retired(self, workers: set[int]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _APPLY_TIMEOUT_S
+        while still_accepting(workers):
+            if loop.time() >= deadline:
+                raise NginxError(
+                    f"nginx workers from the previous config still accept after {_APPLY_TIMEOUT_S:g} s"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _apply(self, text: str) -> None:
+        """Hand nginx a new config; return once only workers running it accept connections."""
+        assert self.nginx is not None
+        await self._check(text)
+        previous = children_of(self.nginx.pid)
+        self.nginx.send_signal(signal.SIGHUP)
+        await self._await_generation(generation_of(text))
+        await self._await_retired(previous)
+        self.conf_text = text
+
     async def start(self) -> None:
         config, secrets, digest = self._load()
         self.addresses = await asyncio.to_thread(resolve_all, _instances(config))
@@ -181,6 +204,7 @@ class Supervisor:
         )
         await self._await_generation(generation_of(text))
         self.conf_text = text
+        self.reported_digest = digest
         self._log_unresolved()
         log.info(
             "router ready on %s:%s for endpoint %s (deployments: %s; traffic: %s; mirror: %s)",
@@ -206,9 +230,14 @@ class Supervisor:
             text = render(config, secrets, self.layout, addresses, digest)
             if text == self.conf_text:
                 return False
-            await self._check(text)
-            self.nginx.send_signal(signal.SIGHUP)
-            await self._await_generation(generation_of(text))
+            # Two steps, so that whoever sees the new digest on GET / (pulumi up waits for it) only
+            # ever reaches the new config: first the new config still reporting the old digest,
+            # then, once the old workers stopped accepting, the same config with the new digest.
+            staged = render(config, secrets, self.layout, addresses, self.reported_digest)
+            if staged != self.conf_text:
+                await self._apply(staged)
+            await self._apply(text)
+            self.reported_digest = digest
         except (ConfigError, NginxError, OSError) as exc:
             self.state.metrics.reload_failures += 1
             log.error("config change not applied (%s), still serving the previous one: %s", reason, exc)

@@ -381,9 +381,14 @@ def test_health_reports_the_digest_of_the_config_in_force(backends, start_router
     router.write_config({**config, "traffic": {"green": 100}})
     expected = files_digest(router.config_path.read_text())
     assert expected != first
-    wait_until(lambda: reported() == expected, what="the new digest on GET /")
-    # Once the digest shows, the new traffic is in force for every request.
-    assert call(router.port, headers=key()).json()["backend"] == "green"
+    # Poll without pause so the check lands right at the reload, where a stale worker would show.
+    deadline = time.monotonic() + 20
+    while reported() != expected:
+        assert time.monotonic() < deadline, "timed out waiting for the new digest on GET /"
+    # Once the digest shows, the new traffic is in force for every request: no worker still
+    # running the old config accepts one (nginx keeps old workers accepting briefly on reload).
+    backends_seen = {call(router.port, headers=key()).json()["backend"] for _ in range(40)}
+    assert backends_seen == {"green"}
 
 
 def test_a_not_ready_instance_is_skipped_for_a_ready_one(backends, start_router):
