@@ -23,6 +23,11 @@ from tests.serving.router.conftest import (
 pytestmark = needs_nginx
 
 
+def reported_digest(port: int) -> str:
+    """The config digest the router says is in force (GET / header)."""
+    return call(port, "/", method="GET", body=None).headers.get("x-mlendpoints-config", "")
+
+
 def test_liveness_needs_no_key(backends, start_router):
     router = start_router(endpoint({"blue": [backends("blue")]}, {"blue": 100}))
     answer = call(router.port, "/", method="GET", body=None)
@@ -285,9 +290,11 @@ def test_keys_rotate_through_the_secrets_file(backends, start_router, tmp_path):
     staging = tmp_path / "secrets.tmp"
     staging.write_text('{"primary_key": "second-key-0123456789"}')
     staging.replace(secrets)
-    wait_until(
-        lambda: call(router.port, headers=key("second-key-0123456789")).status == 200, what="key rotation"
-    )
+    rotated = files_digest(router.config_path.read_text(), secrets.read_text())
+
+    # Until the digest shows, a worker with the old key may still take a request.
+    wait_until(lambda: reported_digest(router.port) == rotated, what="the rotated secrets' digest on GET /")
+    assert call(router.port, headers=key("second-key-0123456789")).status == 200
     assert call(router.port, headers=key("first-key-0123456789")).status == 401
     assert "second-key" not in router.messages() and "first-key" not in router.messages()
 
@@ -373,17 +380,14 @@ def test_health_reports_the_digest_of_the_config_in_force(backends, start_router
     config = endpoint({"blue": [backends("blue")], "green": [backends("green")]}, {"blue": 100})
     router = start_router(config)
 
-    def reported() -> str:
-        return call(router.port, "/", method="GET", body=None).headers.get("x-mlendpoints-config", "")
-
-    first = reported()
+    first = reported_digest(router.port)
     assert first == files_digest(router.config_path.read_text())
     router.write_config({**config, "traffic": {"green": 100}})
     expected = files_digest(router.config_path.read_text())
     assert expected != first
     # Poll without pause so the check lands right at the reload, where a stale worker would show.
     deadline = time.monotonic() + 20
-    while reported() != expected:
+    while reported_digest(router.port) != expected:
         assert time.monotonic() < deadline, "timed out waiting for the new digest on GET /"
     # Once the digest shows, the new traffic is in force for every request: no worker still
     # running the old config accepts one (nginx keeps old workers accepting briefly on reload).
