@@ -68,7 +68,9 @@ def _lower(value: Any) -> Any:
 
 
 Name = Annotated[str, AfterValidator(lambda value: _check_name(value, 3, 32))]
-ComputeName = Annotated[str, AfterValidator(lambda value: _check_name(value, 2, 24))]
+# Azure's naming rules for workspaces/computes: 2 to 16 characters (the policy pack checks the same).
+COMPUTE_NAME_LENGTH = (2, 16)
+ComputeName = Annotated[str, AfterValidator(lambda value: _check_name(value, *COMPUTE_NAME_LENGTH))]
 Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=1)]
 NonNegative = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
 Percent = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=100)]
@@ -678,7 +680,7 @@ class ModelBatchDeploymentSpec(_BatchDeploymentSpec):
     @field_validator("compute")
     @classmethod
     def _compute_name(cls, value: str) -> str:
-        _check_name(_strip_azureml(value), 2, 24)
+        _check_name(_strip_azureml(value), *COMPUTE_NAME_LENGTH)
         return value
 
     @property

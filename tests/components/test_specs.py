@@ -23,6 +23,7 @@ from components.specs import (
     Spec,
     parse_spec,
 )
+from policies.rules import valid_names
 
 ASSETS = Path(__file__).parent / "fixtures" / "assets"
 
@@ -460,12 +461,19 @@ def test_pipeline_component_forms() -> None:
 def test_compute_rules() -> None:
     found = problems_of(AmlComputeSpec, {"name": "c", "min_instances": 3, "max_instances": 2, "tier": "spot"})
     assert found == [
-        "name: must be 2-24 characters long (got 'c', 1 long)",
+        "name: must be 2-16 characters long (got 'c', 1 long)",
         "tier: must be one of 'dedicated' or 'low_priority' (got 'spot')",
         "max_instances: must be >= min_instances (3) (got 2)",
     ]
     with pytest.warns(SpecWarning, match="ssh_settings: SSH access"):
         parse_spec(AmlComputeSpec, {"name": "cpu", "ssh_settings": {"admin_password": "x"}})
+    # The length the policy pack's valid-names rule enforces: a spec never passes one, fails the other.
+    assert parse_spec(AmlComputeSpec, {"name": "c" * 16}).name == "c" * 16
+    assert problems_of(AmlComputeSpec, {"name": "c" * 17}) == [
+        f"name: must be 2-16 characters long (got '{'c' * 17}', 17 long)"
+    ]
+    assert valid_names({"kind": "compute_cluster", "name": "c" * 16}) == []
+    assert valid_names({"kind": "compute_cluster", "name": "c" * 17}) != []
 
 
 # ---------------------------------------------------------------- errors
