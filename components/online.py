@@ -188,9 +188,10 @@ class OnlineEndpoint(pulumi.ComponentResource):
         }
         instances = pulumi.Output.all(**{n: d.instances for n, d in deployments.items()})
         timeouts = {d.name: d.request_settings.request_timeout_ms for d in args.deployments}
+        request_logs = {d.name: d.app_insights_enabled for d in args.deployments}
         config = instances.apply(
             lambda inst: local_plan.router_config(
-                spec.name, spec.auth_mode, inst, timeouts, spec.traffic, spec.mirror_traffic
+                spec.name, spec.auth_mode, inst, timeouts, spec.traffic, spec.mirror_traffic, request_logs
             )
         )
         secrets = pulumi.Output.all(keys.primary_key, keys.secondary_key, keys.token_secret).apply(

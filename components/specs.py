@@ -500,7 +500,11 @@ class OnlineDeploymentSpec(Spec):
     instance_count: Count | None = Field(
         default=None, validate_default=True, description="Number of instances."
     )
-    app_insights_enabled: bool = Field(default=False, description="Application Insights (Azure target).")
+    app_insights_enabled: bool = Field(
+        default=False,
+        description="Request logging: Application Insights on Azure; on the local target the router "
+        "prints one JSON line per request this deployment serves (`mle logs`).",
+    )
     scale_settings: ScaleSettings = Field(default_factory=ScaleSettings, description="Scaling.")
     request_settings: RequestSettings = Field(
         default_factory=RequestSettings, description="Request handling."

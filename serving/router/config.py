@@ -60,6 +60,8 @@ class DeploymentRoute(BaseModel):
     request_timeout_ms: int = Field(default=5000, ge=1, le=3_600_000)
     max_fails: int = Field(default=3, ge=1, le=1000)
     fail_timeout_s: int = Field(default=10, ge=1, le=3600)
+    # Print a line per request this deployment serves (the deployment's app_insights_enabled).
+    log_requests: bool = True
 
     @field_validator("instances")
     @classmethod

@@ -25,6 +25,7 @@ from serving.router.logtail import LogTail
 from serving.router.metrics import RouterMetrics
 from serving.router.nginx_conf import Layout, generation_of, render
 from serving.router.nginx_workers import children_of, still_accepting
+from serving.router.request_log import printable_lines
 from serving.router.resolve import resolve_all
 from serving.router.settings import RouterSettings
 
@@ -256,8 +257,9 @@ class Supervisor:
         if not text:
             return
         self.state.metrics.observe_log(text)
-        if self.state.config.log_requests:
-            sys.stdout.write(text)
+        printed = printable_lines(text, self.state.config)
+        if printed:
+            sys.stdout.write(printed)
             sys.stdout.flush()
         if self._tail.size() > self.settings.log_rotate_mb * 1024 * 1024 and self.nginx is not None:
             os.replace(self.layout.access_log, self.layout.access_log.with_suffix(".log.1"))

@@ -24,9 +24,10 @@ ENDPOINT = "it-online"
 SAMPLE = json.dumps({"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}).encode()
 
 
-def _deployment(name: str, root: Path, count: int) -> dict[str, Any]:
+def _deployment(name: str, root: Path, count: int, insights: bool = False) -> dict[str, Any]:
     return {
         "name": name,
+        "app_insights_enabled": insights,
         "endpoint_name": ENDPOINT,
         "model": {"path": str(root / f"model-{name}" / "model")},
         "code_configuration": {
@@ -43,7 +44,11 @@ def _deployment(name: str, root: Path, count: int) -> dict[str, Any]:
 
 
 def _config(
-    root: Path, traffic: dict[str, int], mirror: dict[str, int] | None = None, blue: int = 1
+    root: Path,
+    traffic: dict[str, int],
+    mirror: dict[str, int] | None = None,
+    blue: int = 1,
+    blue_insights: bool = False,
 ) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"name": ENDPOINT, "auth_mode": "key", "traffic": traffic}
     if mirror:
@@ -52,7 +57,7 @@ def _config(
         "mlendpoints:target": "local",
         "mlendpoints:serving": {
             "endpoints": [endpoint],
-            "deployments": [_deployment("blue", root, blue), _deployment("green", root, 1)],
+            "deployments": [_deployment("blue", root, blue, blue_insights), _deployment("green", root, 1)],
         },
         "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
     }
@@ -95,6 +100,12 @@ def _request_lines(container: str) -> int:
     return sum(1 for line in logs.splitlines() if '"path": "/score"' in line)
 
 
+def _router_lines(container: str, deployment: str) -> int:
+    logs = docker.from_env().containers.get(container).logs(stderr=False).decode("utf-8", "replace")
+    # The router prints nginx's JSON request lines of deployments with app_insights_enabled.
+    return sum(1 for line in logs.splitlines() if f'"deployment":"{deployment}"' in line)
+
+
 def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
     root = tmp_path / "models"
     for name in ("blue", "green"):
@@ -135,8 +146,14 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         status, body = _call(uri, key, "purple")
         assert status == 404 and "blue" in body["message"] and "green" in body["message"]
 
-        # --- traffic and mirror change in place: no container replaced
-        _reconfigure(stack, _config(root, {"blue": 100, "green": 0}, mirror={"green": 50}))
+        # --- request logging is off by default (Azure's app_insights_enabled default)
+        router = out[f"{ENDPOINT}.router_container"]
+        assert _router_lines(router, "blue") == 0 and _router_lines(router, "green") == 0
+
+        # --- traffic, mirror and request logging change in place: no container replaced
+        _reconfigure(
+            stack, _config(root, {"blue": 100, "green": 0}, mirror={"green": 50}, blue_insights=True)
+        )
         planned = stack.preview()
         replaced = [
             s["urn"] for s in planned.get("steps", []) if s["op"] in ("replace", "create-replacement")
@@ -154,6 +171,12 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert _request_lines(green_name) - before >= 5
+        for _ in range(50):  # the router drains nginx's log buffers on its own schedule
+            if _router_lines(router, "blue") >= 40:
+                break
+            time.sleep(0.2)
+        assert _router_lines(router, "blue") >= 40
+        assert _router_lines(router, "green") == 0  # green's mirror copies: its logging is still off
 
         # --- code change: only green's instances are replaced, new code answers
         score = root / "model-green" / "onlinescoring" / "score.py"

@@ -343,6 +343,31 @@ def test_request_logs_are_json_lines(backends, start_router):
     assert PRIMARY not in (router.dir / "stdout.log").read_text()
 
 
+def test_request_lines_are_printed_only_for_deployments_that_log_requests(backends, start_router):
+    config = endpoint({"blue": [backends("blue")], "green": [backends("green")]}, {"blue": 100})
+    config["deployments"]["green"]["log_requests"] = False  # green's app_insights_enabled is off
+    router = start_router(config)
+    assert call(router.port, headers={**key(), "azureml-model-deployment": "green"}).status == 200
+    assert call(router.port, headers={**key(), "x-ms-client-request-id": "last"}).status == 200
+    assert call(router.port, headers=key("wrong")).status == 401
+    counted = [
+        'deployment="green",kind="live",code="200"} 1',
+        'deployment="blue",kind="live",code="200"} 1',
+        'deployment="none",kind="live",code="401"} 1',
+    ]
+
+    def scrape() -> str:
+        return call(router.metrics_port, "/metrics", method="GET", body=None).body.decode()
+
+    # Metrics and printing read the same log lines at once: once all three are counted (silenced
+    # ones count too), every line has been printed or dropped.
+    wait_until(lambda: all(line in scrape() for line in counted), what="all three requests counted")
+    # The 401 was served by no deployment: the endpoint's own traffic log keeps it. (Workers flush
+    # their buffered lines independently, so the order is not the order of the requests.)
+    printed = sorted((e["deployment"], e["status"]) for e in router.request_log())
+    assert printed == [("", 401), ("blue", 200)]
+
+
 def test_token_auth_accepts_our_tokens_only(backends, start_router):
     config = endpoint({"blue": [backends("blue")]}, {"blue": 100}, auth_mode="aml_token")
     router = start_router(config, {"MLE_ROUTER_TOKEN_SECRET": TOKEN_SECRET})
