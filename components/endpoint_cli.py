@@ -1,4 +1,7 @@
-"""`mle show|invoke|token|logs`: an endpoint at run time, as Azure ML users work it; outputs are the truth."""
+"""`mle show|invoke|token|logs|prune-images`: endpoints at run time, as Azure ML users work them.
+
+Stack outputs are the source of truth for what an endpoint is.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from components import image_build
+from components.targets import image_prune
 from serving.router.tokens import issue_token
 
 
@@ -150,6 +155,30 @@ def logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune_images(args: argparse.Namespace) -> int:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise CliError(f"no Docker engine answers (`make up` starts one): {exc}") from None
+    removed, refused = image_prune.prune(client, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for tag in removed:
+        print(f"{verb} {tag}")
+    for reason in refused:
+        print(f"kept {reason}", file=sys.stderr)
+    print(
+        f"{verb} {len(removed)} unused serving image tag(s); stacks that name one rebuild it on `pulumi up`"
+    )
+    if not args.dry_run:
+        reclaimed = image_build.prune_build_leftovers(client)
+        print(f"removed untagged build leftovers: {reclaimed / 1e6:.0f} MB reclaimed")
+    return 0
+
+
 def _instances(endpoint: str, deployment: str) -> list[str]:
     proc = subprocess.run(
         [
@@ -186,6 +215,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--instance", type=int, help="instance index (default: all)")
     g.add_argument("--tail", type=int, default=50)
     g.set_defaults(func=logs)
+    r = sub.add_parser("prune-images", help="remove serving images that no container uses")
+    r.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    r.set_defaults(func=prune_images)
     return p
 
 

@@ -191,6 +191,14 @@ def _connect() -> Any:
     return client
 
 
+def image_present(reference: str) -> bool | None:
+    """Whether the local engine holds `reference`; None when no engine answers (nobody can tell)."""
+    try:
+        return _image_exists(_connect(), reference)
+    except ImageBuildError:
+        return None
+
+
 def _image_exists(client: Any, reference: str) -> bool:
     import docker.errors
 
@@ -205,15 +213,25 @@ def _image_exists(client: Any, reference: str) -> bool:
     return True
 
 
+# Untagged leftovers of our builds: first-stage (packages) images and images whose tag went to a
+# later build. Only those older than ten minutes: a build running in parallel keeps its stages.
+_LEFTOVER_LABELS = ("org.mlendpoints.stage=packages", "org.mlendpoints.image=serving")
+
+
+def prune_build_leftovers(client: Any) -> int:
+    """Remove untagged images our builds left behind; returns the bytes reclaimed."""
+    reclaimed = 0
+    for label in _LEFTOVER_LABELS:
+        report = client.images.prune(filters={"dangling": True, "label": label, "until": "10m"})
+        reclaimed += int(report.get("SpaceReclaimed") or 0)
+    return reclaimed
+
+
 def _prune_package_stages(client: Any) -> None:
-    """Drop the untagged first-stage images (wheels + venv) of earlier builds; recent ones may still be in
-    use by a build running in parallel, so only those older than ten minutes go."""
     import docker.errors
 
     try:
-        client.images.prune(
-            filters={"dangling": True, "label": "org.mlendpoints.stage=packages", "until": "10m"}
-        )
+        prune_build_leftovers(client)
     except docker.errors.APIError as ex:
         log.warning("could not prune old build stages: %s", ex)
 
