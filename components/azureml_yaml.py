@@ -408,8 +408,8 @@ def _azure_only_settings(spec: AnySpec) -> list[Loc]:
     if isinstance(spec, OnlineEndpointSpec):
         flags = {"identity": spec.identity, "public_network_access": spec.public_network_access == "disabled"}
     elif isinstance(spec, OnlineDeploymentSpec):
+        # app_insights_enabled is not here: off Azure it switches the router's request log.
         flags = {
-            "app_insights_enabled": spec.app_insights_enabled,
             "data_collector": spec.data_collector,
             "egress_public_network_access": spec.egress_public_network_access == "disabled",
             "model_mount_path": spec.model_mount_path,

@@ -81,7 +81,7 @@ class OnlineDeployment(pulumi.ComponentResource):
         )
         mounts, env = local_plan.scorer_mounts_and_env(spec)
         nano_cpus, mem_mb = local_plan.local_limits(spec.instance_type, *local_plan.host_resources())
-        content = local_plan.tree_digest(Path(p) for p in mounts)
+        content = local_plan.tree_digest(Path(p) for p in mounts.values())
         probe = spec.readiness_probe
         # A script that never gets ready fails the update after Azure's own budget for the probe.
         ready_timeout = max(
@@ -186,7 +186,12 @@ class OnlineEndpoint(pulumi.ComponentResource):
             )
             for d in args.deployments
         }
-        instances = pulumi.Output.all(**{n: d.instances for n, d in deployments.items()})
+        # Output.all() of no outputs is a list, not a dict: an endpoint may have no deployments yet.
+        instances = (
+            pulumi.Output.all(**{n: d.instances for n, d in deployments.items()})
+            if deployments
+            else pulumi.Output.from_input({})
+        )
         timeouts = {d.name: d.request_settings.request_timeout_ms for d in args.deployments}
         request_logs = {d.name: d.app_insights_enabled for d in args.deployments}
         config = instances.apply(
@@ -222,7 +227,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
                     "MLE_ROUTER_SECRETS_FILE": f"{mount}/secrets.json",
                     "MLE_ROUTER_PORT": str(local_plan.ROUTER_PORT),
                 },
-                "mounts": {str(folder): mount},
+                "mounts": {mount: str(folder)},
                 # 0 (not None: Pulumi drops None from maps) lets the engine pick a free port.
                 "publish": {str(local_plan.ROUTER_PORT): args.target.router_port},
                 "labels": {"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": "router"},

@@ -81,7 +81,7 @@ class ContainerSpec:
     command: list[str] | None
     env: dict[str, str]
     labels: dict[str, str]
-    mounts: dict[str, str]  # host path -> container path, mounted read-only
+    mounts: dict[str, str]  # container path -> host path, mounted read-only
     nano_cpus: int | None
     mem_limit_mb: int | None
     publish: dict[int, int | None]  # container port -> host port on 127.0.0.1 (None: engine picks)
@@ -99,7 +99,10 @@ def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "command": spec.command,
         "environment": spec.env,
         "labels": {**spec.labels, MANAGED_LABEL: "true"},
-        "volumes": {host: {"bind": inside, "mode": "ro"} for host, inside in spec.mounts.items()},
+        "mounts": [
+            docker.types.Mount(target=inside, source=host, type="bind", read_only=True)
+            for inside, host in sorted(spec.mounts.items())
+        ],
         # Publish on loopback only: endpoints are reached through the router, never from outside.
         # (ip,) alone lets the engine pick a free host port.
         "ports": {

@@ -21,6 +21,8 @@ ROUTER_CONFIG_MOUNT = "/etc/mlendpoints/router"
 # Used when a deployment names no instance_type (custom containers): one core, 2 GiB.
 DEFAULT_CORES, DEFAULT_MEMORY_MB = 1.0, 2048
 
+_DNS_LABEL_MAX = 63
+
 
 def digest(value: Any) -> str:
     """Stable short hash of JSON-able data."""
@@ -64,7 +66,7 @@ def host_resources() -> tuple[int, int]:
 
 
 def scorer_mounts_and_env(spec: OnlineDeploymentSpec) -> tuple[dict[str, str], dict[str, str]]:
-    """Read-only mounts and the Azure ML environment variables of one scorer instance.
+    """Read-only mounts (container path -> host path) and the Azure ML environment of one instance.
 
     AZUREML_MODEL_DIR is the folder that CONTAINS the model folder, exactly as on Azure ML, so
     `os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/...")` works unchanged.
@@ -74,10 +76,11 @@ def scorer_mounts_and_env(spec: OnlineDeploymentSpec) -> tuple[dict[str, str], d
     if spec.model is not None and spec.model.path is not None:
         model_path = Path(spec.model.path)
         model_dir = f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
-        mounts[str(model_path)] = f"{model_dir}/{model_path.name}"
+        mounts[f"{model_dir}/{model_path.name}"] = str(model_path)
         env["AZUREML_MODEL_DIR"] = model_dir
     if spec.code_configuration is not None:
-        mounts[str(Path(spec.code_configuration.code))] = CODE_MOUNT
+        # Keyed by the container side: one host folder may be both the model and the code.
+        mounts[CODE_MOUNT] = str(Path(spec.code_configuration.code))
         env["AML_APP_ROOT"] = CODE_MOUNT
         env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
     rs = spec.request_settings
@@ -101,9 +104,17 @@ def instance_name(endpoint: str, deployment: str, index: int, inputs_digest: str
     """Container name of one instance; the digest makes every replacement a new name.
 
     With a new name the replacement can start before the old instance stops (create before
-    delete), so changing a deployment never leaves it without a running instance.
+    delete), so changing a deployment never leaves it without a running instance. The router
+    resolves instances by this name, so it must stay a DNS label (at most 63 characters): long
+    endpoint and deployment names are cut, and a hash of both keeps the cut names apart.
     """
-    return f"{endpoint}-{deployment}-{index}-{inputs_digest[:8]}"
+    tail = f"-{index}-{inputs_digest[:8]}"
+    name = f"{endpoint}-{deployment}{tail}"
+    if len(name) <= _DNS_LABEL_MAX:
+        return name
+    pair = hashlib.sha256(f"{endpoint}/{deployment}".encode()).hexdigest()[:8]
+    head = f"{endpoint}-{deployment}"[: _DNS_LABEL_MAX - len(tail) - len(pair) - 1].rstrip("-")
+    return f"{head}-{pair}{tail}"
 
 
 def router_config(

@@ -1,0 +1,246 @@
+"""Online endpoints and deployments, with the deployments' request, probe, scale and resource settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+
+from components.errors import FieldIssues
+from components.specs.assets import CodeConfiguration, EnvironmentSpec, Identity, ModelSpec
+from components.specs.base import _ENDPOINT_SHOW_KEYS, _READ_ONLY, _SHOW_KEYS, Spec
+from components.specs.fields import (
+    Count,
+    MirrorPercent,
+    Name,
+    NonNegative,
+    Percent,
+    Switch,
+    Text,
+    TextMap,
+    _lower,
+    known_vm_size,
+    not_below_min_instances,
+)
+
+
+class OnlineEndpointSpec(Spec):
+    """An online endpoint: auth, traffic split across its deployments, optional mirrored traffic."""
+
+    IGNORED_KEYS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        dict.fromkeys(_ENDPOINT_SHOW_KEYS, _READ_ONLY)
+    )
+
+    kind: Annotated[Literal["managed", "kubernetes"], BeforeValidator(_lower)] = Field(
+        default="managed", description="Azure ML flavour (from `$schema`); used by the azure target."
+    )
+    name: Name = Field(description="3-32 characters, a letter first, then letters, digits and hyphens.")
+    description: str | None = Field(default=None, description="Free text.")
+    tags: TextMap = Field(default_factory=dict, description="Tags.")
+    auth_mode: Annotated[Literal["key", "aml_token", "aad_token"], BeforeValidator(_lower)] = Field(
+        default="key", description="How callers authenticate."
+    )
+    compute: str | None = Field(
+        default=None, description="Kubernetes compute target (kubernetes endpoints on Azure)."
+    )
+    identity: Identity | None = Field(default=None, description="Managed identity (Azure target).")
+    traffic: dict[str, Percent] = Field(
+        default_factory=dict, description="Deployment name -> % of live traffic; sums to 100 or all 0."
+    )
+    mirror_traffic: dict[str, MirrorPercent] = Field(
+        default_factory=dict, description="One deployment -> % of live traffic copied to it (at most 50)."
+    )
+    public_network_access: Switch = Field(
+        default="enabled", description="Public reachability (Azure target)."
+    )
+
+    @field_validator("compute")
+    @classmethod
+    def _compute_for_kubernetes(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") == "managed":
+            raise ValueError("only kubernetes endpoints name a compute; managed endpoints must not")
+        return value
+
+    @field_validator("traffic")
+    @classmethod
+    def _traffic_total(cls, traffic: dict[str, int]) -> dict[str, int]:
+        total = sum(traffic.values())
+        if total not in (0, 100):
+            weights = ", ".join(f"{name}={pct}" for name, pct in traffic.items())
+            raise ValueError(f"weights must add up to 100, or all be 0 (got {weights}: {total})")
+        return traffic
+
+    @field_validator("mirror_traffic")
+    @classmethod
+    def _mirror_target(cls, mirror: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        if len(mirror) > 1:
+            issues.append(((), f"mirror to one deployment only (got {', '.join(mirror)})"))
+        live = info.data.get("traffic") or {}
+        for name, pct in mirror.items():
+            if pct and live.get(name) == 100:
+                issues.append(
+                    ((name,), f"{name!r} already takes 100% of live traffic; mirror to another deployment")
+                )
+        if issues:
+            raise FieldIssues(issues)
+        return mirror
+
+
+class RequestSettings(Spec):
+    """How the scorer takes requests."""
+
+    request_timeout_ms: Annotated[Count, Field(le=180_000)] = Field(
+        default=5000, description="Scoring timeout in ms (Azure allows at most 180000)."
+    )
+    max_concurrent_requests_per_instance: Count = Field(
+        default=1, description="Requests one instance works on at once; more wait in a queue."
+    )
+    max_queue_wait_ms: NonNegative = Field(
+        default=500, description="How long a request may queue before a 429."
+    )
+
+
+class ProbeSettings(Spec):
+    """Liveness or readiness probe, in seconds (Azure defaults)."""
+
+    initial_delay: Count = Field(default=10, description="Seconds after start before the first probe.")
+    period: Count = Field(default=10, description="Seconds between probes.")
+    timeout: Count = Field(default=2, description="Seconds before a probe times out.")
+    success_threshold: Count = Field(default=1, description="Consecutive successes to count as healthy.")
+    failure_threshold: Count = Field(default=30, description="Consecutive failures before giving up.")
+
+
+class ScaleSettings(Spec):
+    """`default` (fixed instance_count) or, on Kubernetes, `target_utilization` autoscaling."""
+
+    type: Annotated[Literal["default", "target_utilization"], BeforeValidator(_lower)] = Field(
+        default="default", description="Scale type."
+    )
+    min_instances: Count = Field(default=1, description="target_utilization: fewest instances.")
+    max_instances: Count = Field(default=1, description="target_utilization: most instances.")
+    target_utilization_percentage: Percent = Field(
+        default=70, description="target_utilization: target CPU %."
+    )
+    polling_interval: Count = Field(
+        default=1, description="target_utilization: seconds between scaling decisions."
+    )
+
+    @field_validator("max_instances")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        return not_below_min_instances(value, info)
+
+
+class ContainerResources(Spec):
+    """Kubernetes resource quantities, as Kubernetes writes them (`cpu: 500m`, `memory: 1Gi`)."""
+
+    cpu: Text | None = Field(default=None, description="CPU cores.")
+    memory: Text | None = Field(default=None, description="Memory.")
+    gpu: Text | None = Field(default=None, alias="nvidia.com/gpu", description="NVIDIA GPUs.")
+
+
+class ResourceRequirements(Spec):
+    """Kubernetes requests and limits for the scoring container."""
+
+    requests: ContainerResources | None = Field(default=None, description="Requested resources.")
+    limits: ContainerResources | None = Field(default=None, description="Resource limits.")
+
+
+class OnlineDeploymentSpec(Spec):
+    """One deployment behind an online endpoint: model, code, environment, size and serving settings."""
+
+    IGNORED_KEYS: ClassVar[Mapping[str, str]] = MappingProxyType(dict.fromkeys(_SHOW_KEYS, _READ_ONLY))
+
+    kind: Annotated[Literal["managed", "kubernetes"], BeforeValidator(_lower)] = Field(
+        default="managed", description="Azure ML flavour (from `$schema`); managed ones need a known VM size."
+    )
+    name: Name = Field(description="Deployment name, unique within its endpoint.")
+    endpoint_name: Name = Field(description="The online endpoint this deployment belongs to.")
+    description: str | None = Field(default=None, description="Free text.")
+    tags: TextMap = Field(default_factory=dict, description="Tags.")
+    model: ModelSpec | None = Field(default=None, description="Model (optional for custom containers).")
+    model_mount_path: str | None = Field(
+        default=None, description="Custom containers: where the model is mounted."
+    )
+    code_configuration: CodeConfiguration | None = Field(default=None, description="Scoring code and script.")
+    environment: EnvironmentSpec = Field(
+        description="Image/conda file, build context or registered environment."
+    )
+    environment_variables: TextMap = Field(default_factory=dict, description="Extra environment variables.")
+    instance_type: str | None = Field(
+        default=None, validate_default=True, description="VM size (managed) or Kubernetes instance type."
+    )
+    instance_count: Count | None = Field(
+        default=None, validate_default=True, description="Number of instances."
+    )
+    app_insights_enabled: bool = Field(
+        default=False,
+        description="Request logging: Application Insights on Azure; on the local target the router "
+        "prints one JSON line per request this deployment serves (`mle logs`).",
+    )
+    scale_settings: ScaleSettings = Field(default_factory=ScaleSettings, description="Scaling.")
+    request_settings: RequestSettings = Field(
+        default_factory=RequestSettings, description="Request handling."
+    )
+    liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Liveness probe.")
+    readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings, description="Readiness probe.")
+    data_collector: dict[str, Any] | None = Field(
+        default=None, description="Data collection (Azure target), kept as given."
+    )
+    egress_public_network_access: Switch = Field(
+        default="enabled", description="Outbound access (Azure target)."
+    )
+    resources: ResourceRequirements | None = Field(default=None, description="Kubernetes requests/limits.")
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_size(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("kind") != "managed":
+            return value
+        if value is None:
+            raise ValueError("required for managed deployments (a VM size such as Standard_DS3_v2)")
+        return known_vm_size(value)
+
+    @field_validator("instance_count")
+    @classmethod
+    def _count_required(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None and info.data.get("kind") == "managed":
+            raise ValueError("required for managed deployments (1 or more)")
+        return value
+
+    @field_validator("scale_settings")
+    @classmethod
+    def _managed_scale(cls, value: ScaleSettings, info: ValidationInfo) -> ScaleSettings:
+        if value.type != "default" and info.data.get("kind") == "managed":
+            raise FieldIssues(
+                [(("type",), "managed deployments only support `default` (set instance_count)")]
+            )
+        return value
+
+    @field_validator("liveness_probe")
+    @classmethod
+    def _liveness_success(cls, value: ProbeSettings) -> ProbeSettings:
+        if value.success_threshold != 1:
+            raise FieldIssues(
+                [(("success_threshold",), f"must be 1 for liveness probes (got {value.success_threshold})")]
+            )
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _kubernetes_resources(cls, value: ResourceRequirements, info: ValidationInfo) -> ResourceRequirements:
+        if info.data.get("kind") == "managed":
+            raise ValueError(
+                "only kubernetes deployments take `resources`; managed ones size by instance_type"
+            )
+        return value
+
+    @property
+    def effective_instance_count(self) -> int:
+        """Instances to start: instance_count, else the autoscaler's minimum, else 1."""
+        if self.instance_count is not None:
+            return self.instance_count
+        return self.scale_settings.min_instances if self.scale_settings.type == "target_utilization" else 1

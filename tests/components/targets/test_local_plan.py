@@ -1,0 +1,268 @@
+"""Pure planning of the local target: digests, limits, mounts and env, instance names, router config."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.specs import OnlineDeploymentSpec, parse_spec
+from components.targets import local_plan
+from serving.router.config import parse_config
+from serving.router.errors import ConfigError
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "online"
+GIB = 1024
+
+
+def deployment(**changes: Any) -> OnlineDeploymentSpec:
+    """The example blue deployment (paths resolve against examples/online), with changes."""
+    data: dict[str, Any] = {
+        "name": "blue",
+        "endpoint_name": "shop",
+        "model": {"path": "model-blue/model"},
+        "code_configuration": {"code": "model-blue/onlinescoring", "scoring_script": "score.py"},
+        "environment": {"image": "mlendpoints/base:bookworm-py311"},
+        "instance_type": "Standard_DS2_v2",
+        "instance_count": 1,
+    }
+    return parse_spec(OnlineDeploymentSpec, {**data, **changes}, base_dir=EXAMPLES, check_paths=True)
+
+
+# ---------------------------------------------------------------- digests
+
+
+def test_digest_ignores_key_order_and_sees_values() -> None:
+    assert local_plan.digest({"a": 1, "b": [1, 2]}) == local_plan.digest({"b": [1, 2], "a": 1})
+    assert local_plan.digest({"a": 1}) != local_plan.digest({"a": 2})
+    assert re.fullmatch(r"[0-9a-f]{12}", local_plan.digest({"a": 1}))
+
+
+def test_tree_digest_follows_bytes_and_names_but_not_caches(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.json").write_text('{"w": 1}')
+    before = local_plan.tree_digest([model])
+    # Python caches are rewritten by merely importing the score script: they must not replace instances.
+    (model / "__pycache__").mkdir()
+    (model / "__pycache__" / "score.cpython-311.pyc").write_bytes(b"\0")
+    (model / "stale.pyc").write_bytes(b"\1")
+    assert local_plan.tree_digest([model]) == before
+    (model / "weights.json").write_text('{"w": 2}')
+    changed = local_plan.tree_digest([model])
+    assert changed != before
+    (model / "weights.json").rename(model / "other.json")
+    assert local_plan.tree_digest([model]) != changed
+
+
+def test_tree_digest_takes_files_and_any_order(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "score.py").write_text("def run(x): return x")
+    (tmp_path / "model.pkl").write_bytes(b"model")
+    paths = [tmp_path / "code", tmp_path / "model.pkl"]
+    assert local_plan.tree_digest(paths) == local_plan.tree_digest(reversed(paths))
+    assert local_plan.tree_digest(paths) != local_plan.tree_digest(paths[:1])
+
+
+# ---------------------------------------------------------------- limits
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "expected"),
+    [
+        ("Standard_DS2_v2", (2 * 10**9, 7 * GIB)),  # 2 cores, 7 GiB
+        ("Standard_DS1_v2", (1 * 10**9, 3584)),  # 3.5 GiB: fractional sizes stay whole MB
+        ("standard_f4s_v2", (4 * 10**9, 8 * GIB)),  # Azure size names are case-insensitive
+        (None, (10**9, 2048)),  # custom containers: the documented default of one core, 2 GiB
+        ("defaultinstancetype", (10**9, 2048)),  # a Kubernetes instance type we do not know
+    ],
+)
+def test_limits_are_the_azure_size_on_a_big_host(
+    instance_type: str | None, expected: tuple[int, int]
+) -> None:
+    assert local_plan.local_limits(instance_type, host_cpus=64, host_memory_mb=512 * GIB) == expected
+
+
+def test_limits_are_capped_by_the_host() -> None:
+    # Docker refuses more CPUs than the host has; memory keeps half the host free for the rest.
+    assert local_plan.local_limits("Standard_DS5_v2", host_cpus=4, host_memory_mb=16 * GIB) == (
+        4 * 10**9,
+        8 * GIB,
+    )
+
+
+def test_host_resources_match_the_kernel() -> None:
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        pytest.skip("needs Linux /proc/meminfo")
+    found = re.search(r"MemTotal:\s+(\d+) kB", meminfo.read_text())
+    assert found is not None
+    total_kb = int(found[1])
+    cpus, memory_mb = local_plan.host_resources()
+    assert cpus >= 1
+    assert abs(memory_mb - total_kb // 1024) <= 1
+
+
+# ---------------------------------------------------------------- mounts and environment
+
+
+def test_model_and_code_are_mounted_where_azure_ml_puts_them() -> None:
+    mounts, env = local_plan.scorer_mounts_and_env(deployment())
+    model_dir = "/var/azureml-app/azureml-models/blue/1"
+    assert mounts == {
+        f"{model_dir}/model": str(EXAMPLES / "model-blue" / "model"),
+        "/var/azureml-app/code": str(EXAMPLES / "model-blue" / "onlinescoring"),
+    }
+    # The folder that CONTAINS the model folder, so score.py's os.path.join(dir, "model/...") works.
+    assert env["AZUREML_MODEL_DIR"] == model_dir
+    assert env["AML_APP_ROOT"] == "/var/azureml-app/code"
+    assert env["AZUREML_ENTRY_SCRIPT"] == "score.py"
+
+
+def test_model_name_and_version_shape_the_model_dir() -> None:
+    spec = deployment(model={"path": "model-blue/model", "name": "churn", "version": 7})
+    mounts, env = local_plan.scorer_mounts_and_env(spec)
+    assert env["AZUREML_MODEL_DIR"] == "/var/azureml-app/azureml-models/churn/7"
+    assert mounts["/var/azureml-app/azureml-models/churn/7/model"] == str(EXAMPLES / "model-blue" / "model")
+
+
+def test_a_folder_that_is_both_model_and_code_is_mounted_twice() -> None:
+    spec = deployment(
+        model={"path": "model-blue/onlinescoring"},
+        code_configuration={"code": "model-blue/onlinescoring", "scoring_script": "score.py"},
+    )
+    mounts, _ = local_plan.scorer_mounts_and_env(spec)
+    folder = str(EXAMPLES / "model-blue" / "onlinescoring")
+    assert mounts == {
+        "/var/azureml-app/azureml-models/blue/1/onlinescoring": folder,
+        "/var/azureml-app/code": folder,
+    }
+
+
+def test_request_settings_and_names_become_scorer_env() -> None:
+    settings = {"request_timeout_ms": 9000, "max_concurrent_requests_per_instance": 3, "max_queue_wait_ms": 0}
+    _, env = local_plan.scorer_mounts_and_env(deployment(request_settings=settings))
+    expected = {
+        "SCORING_TIMEOUT_MS": "9000",
+        "MAX_CONCURRENT_REQUESTS_PER_INSTANCE": "3",
+        "MAX_QUEUE_WAIT_MS": "0",
+        # One worker per concurrent request, unless the user sets WORKER_COUNT (next test).
+        "WORKER_COUNT": "3",
+        "SERVER_PORT": str(local_plan.SCORER_PORT),
+        "SERVICE_NAME": "shop",
+        "SERVICE_VERSION": "blue",
+    }
+    assert {key: env.get(key) for key in expected} == expected
+
+
+def test_user_variables_win_and_are_text() -> None:
+    # YAML reads `WORKER_COUNT: 4` as a number; a container environment only holds text.
+    _, env = local_plan.scorer_mounts_and_env(
+        deployment(environment_variables={"WORKER_COUNT": 4, "X": True})
+    )
+    assert env["WORKER_COUNT"] == "4"
+    assert env["X"] == "true"
+
+
+def test_custom_container_gets_no_mounts_and_no_model_env() -> None:
+    mounts, env = local_plan.scorer_mounts_and_env(deployment(model=None, code_configuration=None))
+    assert mounts == {}
+    assert not {"AZUREML_MODEL_DIR", "AML_APP_ROOT", "AZUREML_ENTRY_SCRIPT"} & env.keys()
+    assert env["SERVICE_VERSION"] == "blue"
+
+
+# ---------------------------------------------------------------- instance names
+
+
+def test_instance_name_carries_endpoint_deployment_index_and_short_digest() -> None:
+    assert local_plan.instance_name("shop", "blue", 2, "0123456789ab") == "shop-blue-2-01234567"
+
+
+def test_instance_name_of_longest_allowed_names_is_a_dns_label() -> None:
+    # The router resolves instances by name; Python refuses DNS labels over 63 characters.
+    name = local_plan.instance_name("e" * 32, "d" * 32, 10, "0123456789ab")
+    assert len(name) <= 63 and name.endswith("-10-01234567") and name.startswith("e" * 32 + "-d")
+    name.encode("idna")  # what getaddrinfo does with it: raises on a label over 63 characters
+    # Cut names of different deployments stay apart.
+    assert name != local_plan.instance_name("e" * 32, "d" * 31 + "x", 10, "0123456789ab")
+    assert len({local_plan.instance_name("e" * 32, "d" * 32, i, "0123456789ab") for i in range(3)}) == 3
+
+
+# ---------------------------------------------------------------- router config
+
+
+def two_deployments(**changes: Any) -> dict[str, Any]:
+    blue = [f"{local_plan.instance_name('shop', 'blue', i, 'abcdef012345')}:5001" for i in (1, 0)]
+    args: dict[str, Any] = {
+        "endpoint": "shop",
+        "auth_mode": "key",
+        "instances": {"green": ["shop-green-0-00000000:5001"], "blue": blue},
+        "timeouts_ms": {"blue": 5000, "green": 90_000},
+        "traffic": {"green": 10, "blue": 90},
+        "mirror_traffic": {},
+        "request_logs": {"blue": True, "green": False},
+    }
+    return {**args, **changes}
+
+
+def test_router_config_routes_every_instance_with_its_deployment_settings() -> None:
+    cfg = local_plan.router_config(**two_deployments())
+    assert cfg["deployments"] == {
+        # Sorted, so the file (and its digest) does not change with the order instances came in.
+        "blue": {
+            "instances": ["shop-blue-0-abcdef01:5001", "shop-blue-1-abcdef01:5001"],
+            "request_timeout_ms": 5000,
+            "log_requests": True,
+        },
+        "green": {
+            "instances": ["shop-green-0-00000000:5001"],
+            "request_timeout_ms": 90_000,
+            "log_requests": False,
+        },
+    }
+    router = parse_config(json.dumps(cfg), "test")
+    assert router.endpoint == "shop"
+    assert router.auth_mode == "key"
+    assert router.live_traffic == {"blue": 90, "green": 10}
+    assert router.deployments["blue"].instances == ("shop-blue-0-abcdef01:5001", "shop-blue-1-abcdef01:5001")
+    assert router.deployments["green"].request_timeout_ms == 90_000
+    assert {n: d.log_requests for n, d in router.deployments.items()} == {"blue": True, "green": False}
+
+
+def test_request_logs_follow_app_insights_and_default_off() -> None:
+    # The router's own default is on; a deployment missing from request_logs must still come out off.
+    cfg = local_plan.router_config(**two_deployments(request_logs={"green": True}))
+    router = parse_config(json.dumps(cfg), "test")
+    assert {n: d.log_requests for n, d in router.deployments.items()} == {"blue": False, "green": True}
+
+
+@pytest.mark.parametrize(
+    ("mode", "router_mode"), [("key", "key"), ("aml_token", "aml_token"), ("aad_token", "aml_token")]
+)
+def test_token_modes_become_our_own_tokens(mode: str, router_mode: str) -> None:
+    # README: locally aml_token and aad_token are both tokens signed by the endpoint's own secret.
+    cfg = local_plan.router_config(**two_deployments(auth_mode=mode))
+    assert parse_config(json.dumps(cfg), "test").auth_mode == router_mode
+
+
+def test_zero_mirror_is_dropped_and_a_share_is_kept() -> None:
+    off = local_plan.router_config(**two_deployments(mirror_traffic={"green": 0}))
+    assert off["mirror_traffic"] == {}
+    assert parse_config(json.dumps(off), "test").mirror is None
+    on = local_plan.router_config(**two_deployments(traffic={"blue": 100}, mirror_traffic={"green": 20}))
+    assert parse_config(json.dumps(on), "test").mirror == ("green", 20)
+
+
+def test_deployment_without_instances_is_still_routed() -> None:
+    cfg = local_plan.router_config(**two_deployments(instances={"blue": [], "green": []}))
+    assert parse_config(json.dumps(cfg), "test").deployments["blue"].instances == ()
+
+
+def test_router_rejects_traffic_to_a_deployment_it_has_no_route_for() -> None:
+    # router_config passes traffic through; the router is the side that refuses an inconsistent file.
+    cfg = local_plan.router_config(**two_deployments(traffic={"blue": 90, "red": 10}))
+    with pytest.raises(ConfigError, match=r"test: .*traffic names deployment 'red'"):
+        parse_config(json.dumps(cfg), "test")
