@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 NAME, VERSION = "mlefake", "0.3.1"
 
