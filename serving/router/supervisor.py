@@ -237,19 +237,25 @@ class Supervisor:
             staged = render(config, secrets, self.layout, addresses, self.reported_digest)
             if staged != self.conf_text:
                 await self._apply(staged)
+                # nginx enforces the new config from here on, whatever becomes of the second step.
+                self._adopt(config, secrets, addresses)
             await self._apply(text)
             self.reported_digest = digest
         except (ConfigError, NginxError, OSError) as exc:
             self.state.metrics.reload_failures += 1
             log.error("config change not applied (%s), still serving the previous one: %s", reason, exc)
             return False
-        self.state.config, self.state.secrets, self.addresses = config, secrets, addresses
-        self.state.metrics.endpoint = config.endpoint
+        self._adopt(config, secrets, addresses)
         self.state.metrics.reloads += 1
-        self.conf_text = text
         self._log_unresolved()
         log.info("config applied (%s): traffic %s, mirror %s", reason, config.live_traffic, config.mirror)
         return True
+
+    def _adopt(self, config: RouterConfig, secrets: RouterSecrets, addresses: dict[str, list[str]]) -> None:
+        """Make the control socket and the log filter follow the config nginx now runs."""
+        assert self.state is not None
+        self.state.config, self.state.secrets, self.addresses = config, secrets, addresses
+        self.state.metrics.endpoint = config.endpoint
 
     def _drain_log(self) -> None:
         assert self.state is not None
