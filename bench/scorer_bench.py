@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,10 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("MLENDPOINTS_CACHE", Path.home() / ".cache" / "mlendpoints"))
-CONFORMANCE_MODEL_1 = REPO.parent / "shared/conformance/azureml-examples/cli/endpoints/online/model-1"
-BLUE = REPO / "examples/online/model-blue"
+from paths import BLUE, CACHE, CONFORMANCE_MODEL_1, REPO, SCORER_VENV
+from wrk import free_port, post_script, run_wrk
+
 # Both venvs get the same model packages, so only the server differs.
 MODEL_PACKAGES = ("scikit-learn==1.9.1", "joblib==1.6.0", "numpy==2.4.6", "scipy==1.17.1")
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
@@ -96,12 +94,6 @@ def ensure_venv(path: Path, packages: list[str]) -> Path:
     return python
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running(server: Server, script: Script, workers: int) -> Iterator[tuple[int, int]]:
     port = free_port()
@@ -161,19 +153,8 @@ def wrk(port: int, script: Script, connections: int, seconds: float, lua: Path) 
         "-s",
         str(lua),
     ]
-    output = subprocess.run(
-        [*command, f"http://127.0.0.1:{port}/score"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 30,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    latencies = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors += int(non_2xx.group(1)) if non_2xx else 0
-    return Load(rps, _ms(latencies["50"]), _ms(latencies["99"]), errors)
+    report = run_wrk(command, port, timeout=seconds + 30)
+    return Load(report.rps, report.p50_ms, report.p99_ms, report.errors)
 
 
 def median_load(loads: list[Load]) -> Load:
@@ -183,11 +164,6 @@ def median_load(loads: list[Load]) -> Load:
         statistics.median(load.p99_ms for load in loads),
         sum(load.errors for load in loads),
     )
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:
@@ -268,7 +244,7 @@ def main() -> int:
         )
 
     runtime = [line for line in (REPO / "serving/requirements.txt").read_text().splitlines() if "==" in line]
-    ours = Server("scorer", ensure_venv(CACHE / "scorer-bench-venv", [*runtime, *MODEL_PACKAGES]))
+    ours = Server("scorer", ensure_venv(SCORER_VENV, [*runtime, *MODEL_PACKAGES]))
     theirs = Server("azmlinfsrv", ensure_venv(CACHE / "azmlinfsrv-venv", [AZMLINFSRV, *MODEL_PACKAGES]))
 
     rows: list[str] = []
@@ -276,12 +252,7 @@ def main() -> int:
     ceilings: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for script in scripts:
-            lua = Path(tmp) / f"{script.name}.lua"
-            body = script.body.decode().replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-            lua.write_text(
-                f'wrk.method = "POST"\nwrk.body = "{body}"\n'
-                'wrk.headers["Content-Type"] = "application/json"\n'
-            )
+            lua = post_script(Path(tmp) / f"{script.name}.lua", script.body)
             top = statistics.median(ceiling(ours.python, script, 1.0) for _ in range(3))
             ceilings.append(f"{script.name:8} in-process ceiling, run() in a loop: {top:,.0f} run/s")
             for workers in args.workers:
