@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.fixtures.tiny_endpoint import tiny_serving
+from tests.integration.fixtures.tiny_endpoint import local_stack, tiny_serving
 from tests.integration.pulumi_stack import REPO, TempStack
 
 pytestmark = pytest.mark.integration
@@ -20,11 +20,7 @@ def _config(root: Path) -> dict[str, object]:
     deployment = serving["deployments"][0]
     deployment["model"] = {"path": str(root / "model")}
     deployment["code_configuration"] = {"code": str(root / "onlinescoring"), "scoring_script": "score.py"}
-    return {
-        "mlendpoints:target": "local",
-        "mlendpoints:serving": serving,
-        "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
-    }
+    return local_stack(serving)
 
 
 def test_failed_init_fails_the_update_and_a_fix_finishes_it(tmp_path: Path) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 import docker
 import pytest
 
-from tests.integration.fixtures.tiny_endpoint import tiny_serving
+from tests.integration.fixtures.tiny_endpoint import local_stack, tiny_serving
 from tests.integration.pulumi_stack import TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 EMPTY = "it-empty"
@@ -20,20 +17,6 @@ LONG_ENDPOINT = "it-long-endpoint-name-0123456789"
 LONG_DEPLOYMENT = "blue-deployment-with-a-long-name"
 
 
-def _post(uri: str, key: str) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        uri,
-        data=b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}',
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def test_empty_endpoint_and_longest_names() -> None:
     assert len(LONG_ENDPOINT) == 32 and len(LONG_DEPLOYMENT) == 32
     serving = tiny_serving(LONG_ENDPOINT)
@@ -41,18 +24,12 @@ def test_empty_endpoint_and_longest_names() -> None:
     serving["deployments"][0]["name"] = LONG_DEPLOYMENT
     # Azure ML lets an endpoint exist before its first deployment.
     serving["endpoints"].append({"name": EMPTY, "auth_mode": "key"})
-    stack = TempStack.create(
-        {
-            "mlendpoints:target": "local",
-            "mlendpoints:serving": serving,
-            "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
-        }
-    )
+    stack = TempStack.create(local_stack(serving))
     try:
         stack.up()
         out = stack.outputs(show_secrets=True)
 
-        status, body = _post(out[f"{LONG_ENDPOINT}.scoring_uri"], out[f"{LONG_ENDPOINT}.primary_key"])
+        status, body = post_score(out[f"{LONG_ENDPOINT}.scoring_uri"], out[f"{LONG_ENDPOINT}.primary_key"])
         assert status == 200 and body["model"] == "blue", body
         [instance] = docker.from_env().containers.list(
             filters={"label": f"io.mlendpoints.deployment={LONG_DEPLOYMENT}"}
@@ -60,7 +37,7 @@ def test_empty_endpoint_and_longest_names() -> None:
         assert len(instance.name) <= 63
 
         assert out[f"{EMPTY}.deployments"] == {}
-        status, body = _post(out[f"{EMPTY}.scoring_uri"], out[f"{EMPTY}.primary_key"])
+        status, body = post_score(out[f"{EMPTY}.scoring_uri"], out[f"{EMPTY}.primary_key"])
         assert status == 503 and "traffic" in body["message"], body
         assert stack.preview("--expect-no-changes")["_returncode"] == 0
     finally:

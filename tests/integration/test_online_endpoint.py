@@ -7,8 +7,6 @@ import os
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,12 @@ import docker
 import pytest
 import yaml
 
+from tests.integration.fixtures.tiny_endpoint import local_stack
 from tests.integration.pulumi_stack import REPO, TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-online"
-SAMPLE = json.dumps({"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}).encode()
 
 
 def _deployment(name: str, root: Path, count: int, insights: bool = False) -> dict[str, Any]:
@@ -53,14 +52,12 @@ def _config(
     endpoint: dict[str, Any] = {"name": ENDPOINT, "auth_mode": "key", "traffic": traffic}
     if mirror:
         endpoint["mirror_traffic"] = mirror
-    return {
-        "mlendpoints:target": "local",
-        "mlendpoints:serving": {
+    return local_stack(
+        {
             "endpoints": [endpoint],
             "deployments": [_deployment("blue", root, blue, blue_insights), _deployment("green", root, 1)],
-        },
-        "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
-    }
+        }
+    )
 
 
 def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
@@ -68,20 +65,6 @@ def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
     current = yaml.safe_load(stack.config_file.read_text()) or {}
     salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
     stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
-
-
-def _call(uri: str, key: str | None, deployment: str | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Authorization"] = f"Bearer {key}"
-    if deployment is not None:
-        headers["azureml-model-deployment"] = deployment
-    request = urllib.request.Request(uri, data=SAMPLE, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def _containers() -> dict[str, str]:
@@ -136,14 +119,14 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         assert len(first) == 2
 
         # --- invoke: weighted split, header routing, auth
-        seen = Counter(_call(uri, key)[1]["model"] for _ in range(60))
+        seen = Counter(post_score(uri, key)[1]["model"] for _ in range(60))
         assert set(seen) == {"blue", "green"}, seen
-        assert _call(uri, key, "green")[1]["model"] == "green"
-        assert _call(uri, key2, "blue")[1]["model"] == "blue"
-        status, body = _call(uri, None)
+        assert post_score(uri, key, "green")[1]["model"] == "green"
+        assert post_score(uri, key2, "blue")[1]["model"] == "blue"
+        status, body = post_score(uri, None)
         assert status == 401 and "key" in body["message"]
-        assert _call(uri, "not-the-key")[0] == 401
-        status, body = _call(uri, key, "purple")
+        assert post_score(uri, "not-the-key")[0] == 401
+        status, body = post_score(uri, key, "purple")
         assert status == 404 and "blue" in body["message"] and "green" in body["message"]
 
         # --- request logging is off by default (Azure's app_insights_enabled default)
@@ -163,7 +146,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         assert _containers() == first
         green_name = next(iter(_by_deployment(first, "green")))
         before = _request_lines(green_name)
-        assert {_call(uri, key)[1]["model"] for _ in range(40)} == {"blue"}
+        assert {post_score(uri, key)[1]["model"] for _ in range(40)} == {"blue"}
         # The mirror got a share of the live requests (answers discarded); about 20 of 40 expected.
         # Copies are sent after the live answers, so give them a bounded moment to arrive.
         for _ in range(50):
@@ -188,7 +171,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         now = _containers()
         assert _by_deployment(now, "blue") == _by_deployment(first, "blue")
         assert set(_by_deployment(now, "green")).isdisjoint(_by_deployment(first, "green"))
-        assert _call(uri, key, "green")[1]["model"] == "green-v2"
+        assert post_score(uri, key, "green")[1]["model"] == "green-v2"
 
         # --- scale blue 1 -> 2 -> 1: instances added and removed, the first one kept
         _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=2))
@@ -200,7 +183,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         client = docker.from_env()
         victim = client.containers.get(sorted(two)[0])
         os.kill(victim.attrs["State"]["Pid"], signal.SIGKILL)
-        answers = [_call(uri, key, "blue")[0] for _ in range(30)]
+        answers = [post_score(uri, key, "blue")[0] for _ in range(30)]
         assert answers == [200] * 30, Counter(answers)
         for _ in range(100):
             victim.reload()
@@ -211,7 +194,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=1))
         stack.up()
         assert _by_deployment(_containers(), "blue") == _by_deployment(first, "blue")
-        assert _call(uri, key, "blue")[0] == 200
+        assert post_score(uri, key, "blue")[0] == 200
     finally:
         stack.destroy_and_remove()
     client = docker.from_env()

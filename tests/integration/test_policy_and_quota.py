@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.fixtures.tiny_endpoint import tiny_serving
+from tests.integration.fixtures.tiny_endpoint import local_stack, tiny_serving
 from tests.integration.pulumi_stack import REPO, TempStack
 
 pytestmark = pytest.mark.integration
@@ -16,11 +16,7 @@ POLICIES = str(REPO / "policies")
 
 
 def _config(endpoint: str, **serving_kwargs: int | str) -> dict[str, object]:
-    return {
-        "mlendpoints:target": "local",
-        "mlendpoints:serving": tiny_serving(endpoint, **serving_kwargs),  # type: ignore[arg-type]
-        "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
-    }
+    return local_stack(tiny_serving(endpoint, **serving_kwargs))  # type: ignore[arg-type]
 
 
 def test_clean_stack_passes_the_pack() -> None:

@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
 from serving.router.tokens import issue_token
-from tests.integration.fixtures.tiny_endpoint import tiny_serving
+from tests.integration.fixtures.tiny_endpoint import local_stack, tiny_serving
 from tests.integration.pulumi_stack import REPO, TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-token"
 
 
 def _status(uri: str, credential: str) -> int:
-    request = urllib.request.Request(
-        uri,
-        data=b'{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}',
-        headers={"Authorization": f"Bearer {credential}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return post_score(uri, credential)[0]
 
 
 def test_token_mode_endpoint() -> None:
     serving = tiny_serving(ENDPOINT)
     serving["endpoints"][0]["auth_mode"] = "aml_token"
-    stack = TempStack.create(
-        {
-            "mlendpoints:target": "local",
-            "mlendpoints:serving": serving,
-            "mlendpoints:quota": {"total_cores": 8, "total_memory_gb": 32},
-        }
-    )
+    stack = TempStack.create(local_stack(serving))
     try:
         stack.up()
         out = stack.outputs(show_secrets=True)
