@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+from tests.serving.harness import Answer
 
 
 def call(
