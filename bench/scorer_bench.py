@@ -26,6 +26,8 @@ from wrk import free_port, post_script, run_wrk
 MODEL_PACKAGES = ("scikit-learn==1.9.1", "joblib==1.6.0", "numpy==2.4.6", "scipy==1.17.1")
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
+# ../shared/conformance is data only (model, sample request): model-1 runs the project's own stand-in script.
+MODEL_1_CODE = REPO / "tests/conformance_scripts/online/model-1/onlinescoring"
 
 
 @dataclass(frozen=True)
@@ -236,12 +238,10 @@ def main() -> int:
             if not CONFORMANCE_MODEL_1.is_dir():
                 print(f"skipping model-1: {CONFORMANCE_MODEL_1} is absent")
                 continue
-            root = CONFORMANCE_MODEL_1
+            root, code = CONFORMANCE_MODEL_1, MODEL_1_CODE
         else:
-            root = BLUE
-        scripts.append(
-            Script(name, root / "onlinescoring", root, (root / "sample-request.json").read_bytes())
-        )
+            root, code = BLUE, BLUE / "onlinescoring"
+        scripts.append(Script(name, code, root, (root / "sample-request.json").read_bytes()))
 
     runtime = [line for line in (REPO / "serving/requirements.txt").read_text().splitlines() if "==" in line]
     ours = Server("scorer", ensure_venv(SCORER_VENV, [*runtime, *MODEL_PACKAGES]))

@@ -1,4 +1,4 @@
-"""Azure ML's safe-rollout sample (../shared/conformance), YAML unchanged, deployed and called locally."""
+"""Azure ML's safe-rollout sample (../shared/conformance), YAML unchanged but for our scripts, run locally."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any
 import docker
 import pytest
 
-from tests.integration.pulumi_stack import REPO, TempStack
+from tests.conformance_scripts import ABSENT, ENDPOINTS, code_override
+from tests.integration.pulumi_stack import TempStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
-CONFORMANCE = REPO.parent / "shared" / "conformance" / "azureml-examples" / "cli" / "endpoints" / "online"
+CONFORMANCE = ENDPOINTS / "online"
 SAMPLE = CONFORMANCE / "managed" / "sample"
 # What Azure ML's own inference server answers for model-1's sample-request.json.
 AZURE_ANSWER = [11055.977245525679, 4503.079536107787]
@@ -28,14 +29,21 @@ def _post(uri: str, key: str, deployment: str | None, body: bytes) -> Any:
         return json.loads(resp.read())
 
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/conformance is not beside this checkout")
+def _deployment(name: str) -> dict[str, Any]:
+    """The file as published; ../shared holds no scripts, so ours come in as the stack config's override."""
+    path = SAMPLE / name
+    return {"file": str(path), **code_override(path)}
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=ABSENT)
 def test_safe_rollout_pair_answers_like_azure() -> None:
     config = {
         "mlendpoints:target": "local",
         "mlendpoints:serving": {
-            # The files as published; only the traffic split of the walkthrough's second step is added.
+            # The files as published; only the traffic split of the walkthrough's second step and (in
+            # _deployment) our scripts are added.
             "endpoints": [{"file": str(SAMPLE / "endpoint.yml"), "traffic": {"blue": 90, "green": 10}}],
-            "deployments": [str(SAMPLE / "blue-deployment.yml"), str(SAMPLE / "green-deployment.yml")],
+            "deployments": [_deployment("blue-deployment.yml"), _deployment("green-deployment.yml")],
         },
         "mlendpoints:quota": {"total_cores": 16, "total_memory_gb": 64},
     }

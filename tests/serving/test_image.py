@@ -15,12 +15,12 @@ import pytest
 
 from components.environments import plan_environment
 from components.image_build import build_image
+from tests.conformance_scripts import ABSENT, ENDPOINTS, code_folder
 from tests.serving.harness import REPO
 
 pytestmark = pytest.mark.integration
 
-CONFORMANCE = REPO.parent / "shared" / "conformance"
-MODEL_1 = CONFORMANCE / "azureml-examples" / "cli" / "endpoints" / "online" / "model-1"
+MODEL_1 = ENDPOINTS / "online" / "model-1"
 EXAMPLES = REPO / "examples" / "online"
 APP = "/var/azureml-app"
 
@@ -104,15 +104,15 @@ def _score(port: int, body: bytes) -> tuple[int, Any]:
 @pytest.mark.conformance
 def test_container_serves_azureml_examples_model_1(docker_client: Any, serving_snapshot: Path) -> None:
     if not MODEL_1.is_dir():
-        pytest.skip(f"conformance inputs not present at {CONFORMANCE}")
+        pytest.skip(ABSENT)
     plan = plan_environment(
         conda_file=MODEL_1 / "environment" / "conda.yaml",
         image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
     )
     tag = build_image(plan, client=docker_client)
-    with serving_container(
-        docker_client, tag, MODEL_1 / "onlinescoring", MODEL_1 / "model", "model-1"
-    ) as port:
+    # ../shared is data only: our own score.py (same behaviour) unless a developer put Azure's in place.
+    code = code_folder("online/model-1/onlinescoring")
+    with serving_container(docker_client, tag, code, MODEL_1 / "model", "model-1") as port:
         status, answer = _score(port, (MODEL_1 / "sample-request.json").read_bytes())
     assert status == 200
     assert answer == pytest.approx([11055.977245525679, 4503.079536107787], rel=1e-9)
