@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from components import image_build
-from components.targets import image_prune
+from components.targets import image_prune, local_status
 from serving.router.tokens import issue_token
 
 
@@ -80,12 +80,39 @@ def show(args: argparse.Namespace) -> int:
     print(f"scoring_uri:        {ep.get('scoring_uri')}")
     print(f"swagger_uri:        {ep.get('swagger_uri')}")
     print(f"traffic:            {json.dumps(ep.get('traffic', {}))}")
+    live = _live_states(name)
     for deployment, state in sorted((ep.get("deployments") or {}).items()):
-        print(f"deployment {deployment}: {state}")
+        print(f"deployment {deployment}: {state} (last pulumi up)")
+        _print_containers(live.get(deployment, []) if live is not None else None, "no instance is running")
+    for role in ("router", "agent"):
+        print(f"{role}:")
+        _print_containers(live.get(role, []) if live is not None else None, f"no {role} container")
     print("\ninvoke:")
     print(f"  KEY=$(pulumi stack output --stack {args.stack} {name}.primary_key --show-secrets)")
     print(f"  {curl_command(str(ep.get('scoring_uri')), 'examples/online/model-blue/sample-request.json')}")
     return 0
+
+
+def _live_states(endpoint: str) -> dict[str, list[local_status.ContainerState]] | None:
+    """The endpoint's containers as the engine reports them now; None when no engine answers."""
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        return local_status.group(local_status.endpoint_containers(client, endpoint))
+    except docker.errors.DockerException:
+        return None
+
+
+def _print_containers(states: list[local_status.ContainerState] | None, none_text: str) -> None:
+    if states is None:
+        print("  (no Docker engine answers: what runs is unknown)")
+        return
+    if not states:
+        print(f"  {none_text}: `make up` creates it again")
+    for state in states:
+        print(f"  {state.name}: {state.summary}, restarts {state.restarts}, started {state.started_at[:19]}")
 
 
 def credential(name: str, ep: dict[str, Any], ttl_s: float = 3600) -> str:

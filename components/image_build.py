@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import platform
@@ -10,7 +12,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,20 +66,43 @@ def build_image(
     if _image_exists(docker, tag):
         say(f"image {tag} is up to date")
         return tag
-    if not _image_exists(docker, plan.base_image):
-        raise ImageBuildError(
-            f"base image {plan.base_image} is not in the local Docker engine (step: base image); "
-            "scripts/bootstrap creates mlendpoints/base:bookworm-py311"
-        )
-    with tempfile.TemporaryDirectory(prefix="mlendpoints-build-") as workdir:
-        context = Path(workdir)
-        assemble_context(
-            plan, context, wheel_cache=wheel_cache, serving_root=serving_root, pip=pip, on_log=say
-        )
-        _docker_build(docker, context, tag, plan.base_image, say)
+    # Deployments that share an environment plan the same tag and are built at the same moment
+    # (by threads of one provider, or by other `pulumi up`s): the first builds, the others wait for
+    # it and then find the image. Different tags take different locks and build in parallel.
+    with file_lock(_lock_path(wheel_cache, tag)):
+        if _image_exists(docker, tag):
+            say(f"image {tag} was built meanwhile")
+            return tag
+        if not _image_exists(docker, plan.base_image):
+            raise ImageBuildError(
+                f"base image {plan.base_image} is not in the local Docker engine (step: base image); "
+                "scripts/bootstrap creates mlendpoints/base:bookworm-py311"
+            )
+        with tempfile.TemporaryDirectory(prefix="mlendpoints-build-") as workdir:
+            context = Path(workdir)
+            assemble_context(
+                plan, context, wheel_cache=wheel_cache, serving_root=serving_root, pip=pip, on_log=say
+            )
+            _docker_build(docker, context, tag, plan.base_image, say)
     say(f"built image {tag}")
     _prune_package_stages(docker)
     return tag
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock held across processes and threads (one open file per holder, flock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_path(wheel_cache: Path, tag: str) -> Path:
+    return wheel_cache.parent / "locks" / f"image-{tag.replace('/', '_').replace(':', '_')}.lock"
 
 
 def assemble_context(
@@ -142,19 +168,42 @@ def download_wheels(
         command += ["-r", str(path)]
     if on_log:
         on_log(f"downloading wheels for Python {python_version} into {cache}")
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Two pip processes writing the same wheel into one folder leave torn or missing files (seen
+    # on a fresh machine): downloads into the shared cache take turns.
+    with file_lock(cache / ".download.lock"):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # A download cut short (a killed build) leaves a torn wheel that pip would then report as
+        # "already downloaded" for ever: drop torn wheels and download those again, once.
+        torn = [path for path in _saved_wheels(result.stdout, cache) if not _whole_wheel(path)]
+        if result.returncode == 0 and torn:
+            for path in torn:
+                path.unlink(missing_ok=True)
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = _pip_error(result.stdout + result.stderr)
         listed = ", ".join(str(path) for path in requirement_files)
         raise ImageBuildError(f"pip download failed for {listed} (step: wheels): {detail}")
-    found = [Path(match.group(1)) for line in result.stdout.splitlines() if (match := _SAVED.search(line))]
-    wheels = [path if path.is_absolute() else cache / path for path in found]
-    missing = [str(path) for path in wheels if not path.is_file()]
+    wheels = _saved_wheels(result.stdout, cache)
+    missing = [str(path) for path in wheels if not _whole_wheel(path)]
     if missing or not wheels:
         raise ImageBuildError(
             f"pip download reported wheels that are not in {cache} (step: wheels): {missing}"
         )
     return sorted(set(wheels))
+
+
+def _saved_wheels(pip_output: str, cache: Path) -> list[Path]:
+    found = [Path(match.group(1)) for line in pip_output.splitlines() if (match := _SAVED.search(line))]
+    return [path if path.is_absolute() else cache / path for path in found]
+
+
+def _whole_wheel(path: Path) -> bool:
+    """The file is there and its zip directory (at the very end) reads: not cut short."""
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            return bool(wheel.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _platforms() -> list[str]:

@@ -102,6 +102,7 @@ class OnlineDeployment(pulumi.ComponentResource):
             "ready_path": "/readyz",
             "ready_port": local_plan.SCORER_PORT,
             "ready_timeout_s": ready_timeout,
+            "health": local_plan.liveness_health(spec),
         }
         containers = []
         for index in range(spec.effective_instance_count):
@@ -168,6 +169,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
     token_secret: pulumi.Output[str]
     deployment_states: pulumi.Output[dict[str, str]]
     router_container: pulumi.Output[str]
+    agent_container: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: OnlineEndpointArgs, opts: pulumi.ResourceOptions | None = None
@@ -213,6 +215,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
         router_plan = environments.EnvironmentPlan(base_image=args.target.base_image)
         router_tag = environments.image_tag(router_plan)
         router_image = ServingImage(f"{name}-router-image", router_plan, router_tag, "the router", child)
+        agent = _agent(name, spec.name, args.target, child)
         mount = local_plan.ROUTER_CONFIG_MOUNT
         router = DockerContainer(
             f"{name}-router",
@@ -234,6 +237,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
                 "ready_path": "/",
                 "ready_port": local_plan.ROUTER_PORT,
                 "ready_timeout_s": args.target.ready_timeout_s,
+                "health": dict(local_plan.ROUTER_HEALTH),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[traffic, router_image]),
         )
@@ -257,6 +261,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
             **{n: d.provisioning_state for n, d in deployments.items()}
         ).apply(dict)
         self.router_container = pulumi.Output.from_input(f"{spec.name}-router")
+        self.agent_container = agent.name
         self.register_outputs(
             {
                 "scoring_uri": self.scoring_uri,
@@ -267,5 +272,26 @@ class OnlineEndpoint(pulumi.ComponentResource):
                 "token_secret": self.token_secret,
                 "deployment_states": self.deployment_states,
                 "router_container": self.router_container,
+                "agent_container": self.agent_container,
             }
         )
+
+
+# The agent's image: the serving runtime plus the Docker SDK (not in the scorer images, where it
+# could clash with what users' environments pin).
+AGENT_REQUIREMENTS = ("docker==7.2.0",)
+
+
+def _agent(name: str, endpoint: str, target: LocalTarget, child: pulumi.ResourceOptions) -> DockerContainer:
+    """The endpoint's agent: restarts its router and instances when they stop or fail liveness."""
+    plan = environments.EnvironmentPlan(requirements=AGENT_REQUIREMENTS, base_image=target.base_image)
+    tag = environments.image_tag(plan)
+    image = ServingImage(f"{name}-agent-image", plan, tag, "the endpoint's agent", child)
+    try:
+        socket_path = local_plan.docker_socket()
+    except ValueError as exc:
+        raise pulumi.RunError(str(exc)) from None
+    props = local_plan.agent_container(endpoint, tag, socket_path)
+    return DockerContainer(
+        f"{name}-agent", props, pulumi.ResourceOptions(parent=child.parent, depends_on=[image])
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker
@@ -72,6 +73,25 @@ def network_exists(net_id: str) -> bool:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """A Docker HEALTHCHECK: the engine runs `test` in the container and marks it unhealthy after
+    `retries` failures in a row; the endpoint's agent then restarts it (Docker alone never would)."""
+
+    test: list[str]
+    interval_s: float
+    timeout_s: float
+    retries: int
+    start_period_s: float = 0.0
+
+
+# Every container's log (json-file) rotates: at most LOG_MAX_FILES files of LOG_MAX_SIZE each.
+LOG_MAX_SIZE = "10m"
+LOG_MAX_FILES = 3
+# No network at all (the agent talks to the engine over its socket only).
+NO_NETWORK = "none"
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """What one container of the local target runs; built from a deployment or endpoint spec."""
 
@@ -84,15 +104,31 @@ class ContainerSpec:
     mounts: dict[str, str]  # container path -> host path, mounted read-only
     nano_cpus: int | None
     mem_limit_mb: int | None
-    publish: dict[int, int | None]  # container port -> host port on 127.0.0.1 (None: engine picks)
+    publish: dict[int, int | None]  # container port -> host port on 127.0.0.1 (None: a free one)
     aliases: list[str]
     ready_path: str | None
     ready_port: int | None
     ready_timeout_s: float
     user: str | None = None
+    writable_mounts: dict[str, str] = field(default_factory=dict)  # container path -> host path
+    health: HealthCheck | None = None
 
 
-def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+def _seconds_ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 now. Chosen here rather than by the engine so that the port is part
+    of the container's own config: a container the agent starts again keeps its port (and the
+    endpoint its scoring URI), where an engine-chosen port would change at every start."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _container_kwargs(spec: ContainerSpec, ports: Mapping[int, int] | None = None) -> dict[str, Any]:
+    chosen = dict(ports or {})
     kwargs: dict[str, Any] = {
         "name": spec.name,
         "image": spec.image,
@@ -102,16 +138,41 @@ def _container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "mounts": [
             docker.types.Mount(target=inside, source=host, type="bind", read_only=True)
             for inside, host in sorted(spec.mounts.items())
+        ]
+        + [
+            docker.types.Mount(target=inside, source=host, type="bind", read_only=False)
+            for inside, host in sorted(spec.writable_mounts.items())
         ],
         # Publish on loopback only: endpoints are reached through the router, never from outside.
-        # (ip,) alone lets the engine pick a free host port.
         "ports": {
-            f"{cport}/tcp": ("127.0.0.1", hport) if hport else ("127.0.0.1",)
-            for cport, hport in spec.publish.items()
+            f"{cport}/tcp": ("127.0.0.1", hport or chosen[cport]) for cport, hport in spec.publish.items()
         },
-        "restart_policy": {"Name": "unless-stopped"},
+        # The engine restarts a container whose process dies (crash, OOM kill) and every container
+        # when the engine itself restarts; what it does not restart (`docker kill`, a failing
+        # liveness probe) the endpoint's agent does.
+        "restart_policy": {"Name": "always"},
+        "log_config": docker.types.LogConfig(
+            type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": str(LOG_MAX_FILES)}
+        ),
         "detach": True,
     }
+    if spec.network == NO_NETWORK:
+        kwargs["network_mode"] = NO_NETWORK
+    else:
+        # Attached at creation, so the container is never on Docker's default bridge, where any
+        # other container could reach it: only the endpoint's private network.
+        kwargs["network"] = spec.network
+        kwargs["networking_config"] = {
+            spec.network: docker.types.EndpointConfig("1.41", aliases=spec.aliases or None)
+        }
+    if spec.health is not None:
+        kwargs["healthcheck"] = {
+            "test": ["CMD", *spec.health.test],
+            "interval": _seconds_ns(spec.health.interval_s),
+            "timeout": _seconds_ns(spec.health.timeout_s),
+            "retries": spec.health.retries,
+            "start_period": _seconds_ns(spec.health.start_period_s),
+        }
     if spec.user:
         kwargs["user"] = spec.user
     if spec.nano_cpus:
@@ -134,11 +195,18 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
         c.images.get(spec.image)
     except docker.errors.ImageNotFound as exc:
         raise DockerEngineError(f"image {spec.image!r} is not on this Docker engine; build it first") from exc
-    kwargs = _container_kwargs(spec)
-    container = c.containers.create(**kwargs)
+    for attempt in range(_PORT_ATTEMPTS):
+        chosen = {cport: free_port() for cport, hport in spec.publish.items() if not hport}
+        container = c.containers.create(**_container_kwargs(spec, chosen))
+        try:
+            container.start()
+            break
+        except docker.errors.APIError as exc:
+            container.remove(force=True)
+            # Another program took the free port between choosing and binding it: choose again.
+            if not chosen or "port is already allocated" not in str(exc) or attempt == _PORT_ATTEMPTS - 1:
+                raise DockerEngineError(f"container {spec.name} did not start: {exc}") from exc
     try:
-        c.networks.get(spec.network).connect(container, aliases=spec.aliases or None)
-        container.start()
         container.reload()
         ports = published_ports(container)
         if spec.ready_path is not None and spec.ready_port is not None:
@@ -147,6 +215,9 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
         container.remove(force=True)
         raise
     return {"id": container.id, "ports": {str(k): v for k, v in ports.items()}}
+
+
+_PORT_ATTEMPTS = 3
 
 
 def published_ports(container: Container) -> dict[int, int]:
@@ -163,13 +234,23 @@ def _wait_ready(container: Container, spec: ContainerSpec) -> None:
     last = "no answer yet"
     while time.monotonic() < deadline:
         container.reload()
-        if container.status in ("exited", "dead"):
-            last = f"container exited with code {container.attrs['State'].get('ExitCode')}"
+        state = container.attrs.get("State") or {}
+        # The restart policy brings an exiting process back ("restarting"): a container that exits
+        # again and again before it is ever ready will not get ready by waiting.
+        if container.status in ("exited", "dead") or (
+            container.status == "restarting" and int(container.attrs.get("RestartCount") or 0) >= 2
+        ):
+            last = f"container exited with code {state.get('ExitCode')}"
             break
         # Probe from inside the container: scorer instances publish no port (the router reaches them).
-        code, output = container.exec_run(
-            ["python3", "-c", _PROBE.format(port=spec.ready_port, path=spec.ready_path)]
-        )
+        try:
+            code, output = container.exec_run(
+                ["python3", "-c", _PROBE.format(port=spec.ready_port, path=spec.ready_path)]
+            )
+        except docker.errors.APIError as exc:  # restarting or stopping between reload and exec
+            last = f"container is {container.status}: {exc.explanation or exc}"
+            time.sleep(0.5)
+            continue
         text = output.decode("utf-8", "replace").strip()
         if code == 0:
             return
@@ -215,8 +296,12 @@ def remove_container(container_id: str) -> None:
         return
 
 
-def container_running(container_id: str) -> bool:
+def container_present(container_id: str) -> bool:
+    """Whether a container exists and runs (or the engine is restarting its process).
+
+    A stopped container counts as gone: `pulumi up --refresh` then creates it again.
+    """
     try:
-        return client().containers.get(container_id).status == "running"
+        return client().containers.get(container_id).status in ("running", "restarting")
     except docker.errors.NotFound:
         return False

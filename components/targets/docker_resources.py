@@ -75,6 +75,20 @@ def _container_spec(props: dict[str, Any]) -> docker_engine.ContainerSpec:
         ready_port=int(props["ready_port"]) if props.get("ready_port") else None,
         ready_timeout_s=float(props.get("ready_timeout_s") or 120),
         user=props.get("user") or None,
+        writable_mounts=dict(props.get("writable_mounts") or {}),
+        health=_health(props.get("health")),
+    )
+
+
+def _health(props: dict[str, Any] | None) -> docker_engine.HealthCheck | None:
+    if not props:
+        return None
+    return docker_engine.HealthCheck(
+        test=[str(part) for part in props["test"]],
+        interval_s=float(props["interval_s"]),
+        timeout_s=float(props["timeout_s"]),
+        retries=int(props["retries"]),
+        start_period_s=float(props.get("start_period_s") or 0),
     )
 
 
@@ -99,7 +113,7 @@ class _ContainerProvider(ResourceProvider):
         )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        if not docker_engine.container_running(id_):
+        if not docker_engine.container_present(id_):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs=props)
 

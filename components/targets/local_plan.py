@@ -146,3 +146,61 @@ def router_config(
         "traffic": dict(sorted(traffic.items())),
         "mirror_traffic": {k: v for k, v in sorted(mirror_traffic.items()) if v},
     }
+
+
+def liveness_health(spec: OnlineDeploymentSpec) -> dict[str, Any]:
+    """The scorer's Docker health check from the deployment's liveness probe (Azure's semantics:
+    `failure_threshold` failed probes `period` seconds apart restart the instance). It also
+    records readiness (see serving.probe), which is how `mle show` reports ready instances."""
+    probe = spec.liveness_probe
+    return {
+        "test": ["python", "-m", "serving.probe", str(SCORER_PORT), "/", "/readyz"],
+        "interval_s": probe.period,
+        "timeout_s": probe.timeout,
+        "retries": probe.failure_threshold,
+        "start_period_s": probe.initial_delay,
+    }
+
+
+# The router has no probe settings of its own: three failed probes ten seconds apart restart it.
+ROUTER_HEALTH: Mapping[str, Any] = {
+    "test": ["python", "-m", "serving.probe", str(ROUTER_PORT), "/"],
+    "interval_s": 10,
+    "timeout_s": 5,
+    "retries": 3,
+    "start_period_s": 5,
+}
+
+
+def docker_socket(environ: Mapping[str, str] | None = None) -> str:
+    """Host path of the engine's socket, which the endpoint's agent mounts to heal containers."""
+    host = (os.environ if environ is None else environ).get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        return host.removeprefix("unix://")
+    if host:
+        raise ValueError(
+            f"DOCKER_HOST={host}: the local target's agent needs the engine's unix socket on this machine"
+        )
+    return "/var/run/docker.sock"
+
+
+def agent_container(endpoint: str, image: str, socket_path: str) -> dict[str, Any]:
+    """Props of the endpoint's agent: no network, the engine socket, nothing else.
+
+    It heals only containers labelled with its endpoint (serving.agent.engine) and takes no
+    requests from anyone: nothing that parses callers' input ever holds the engine socket.
+    """
+    return {
+        "name": f"{endpoint}-agent",
+        "image": image,
+        "network": "none",
+        "command": ["python", "-m", "serving.agent"],
+        # The socket belongs to root (or the docker group): the agent runs as root in its container.
+        "user": "0:0",
+        "env": {"MLE_AGENT_ENDPOINT": endpoint},
+        "writable_mounts": {"/var/run/docker.sock": socket_path},
+        "labels": {"io.mlendpoints.endpoint": endpoint, "io.mlendpoints.role": "agent"},
+        "ready_path": None,
+        "ready_port": None,
+        "ready_timeout_s": 30,
+    }

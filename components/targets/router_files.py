@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from serving.router.config import files_digest
 from serving.router.nginx_conf import CONFIG_HEADER
@@ -85,8 +85,29 @@ class _RouterFilesProvider(ResourceProvider):
         _write(news)
         return UpdateResult(outs=news)
 
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        # On refresh, report what is really on disk: a missing file makes the files "gone" (created
+        # again), an edited one shows as a change that the next update writes back.
+        folder = Path(props.get("folder") or id_)
+        try:
+            on_disk = {
+                "config": _read_json(folder / CONFIG_FILE),
+                "secrets": _read_json(folder / SECRETS_FILE),
+            }
+        except FileNotFoundError:
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_=id_, outs={**props, **on_disk})
+
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         shutil.rmtree(id_, ignore_errors=True)
+
+
+def _read_json(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        return _whole_numbers(json.loads(text))
+    except ValueError:
+        return {"unreadable": text[:200]}
 
 
 class RouterFiles(Resource):

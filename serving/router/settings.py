@@ -33,7 +33,9 @@ class RouterSettings(BaseSettings):
     # How often the request log is drained and the config file checked; small batches keep the
     # metrics work from landing on the data path in bursts.
     poll_interval_s: float = Field(default=0.25, gt=0)
-    resolve_interval_s: float = Field(default=10.0, gt=0)
+    # Instances that restart may come back on another address: looked up again every second, so
+    # a healed instance serves again within about a second (a lookup is one query to Docker's DNS).
+    resolve_interval_s: float = Field(default=1.0, gt=0)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     log_rotate_mb: int = Field(default=64, ge=1)
 

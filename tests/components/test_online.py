@@ -146,6 +146,8 @@ def test_every_resource_is_typed_and_parented_to_its_component(program: Program)
             "mle-demo-traffic": (DYNAMIC, "mle-demo"),
             "mle-demo-router-image": (DYNAMIC, "mle-demo"),
             "mle-demo-router": (DYNAMIC, "mle-demo"),
+            "mle-demo-agent-image": (DYNAMIC, "mle-demo"),
+            "mle-demo-agent": (DYNAMIC, "mle-demo"),
             "mle-demo-traffic-applied": (DYNAMIC, "mle-demo"),
         }
         # What the policy pack reviews (policies/adapters.py reads these names).
@@ -195,6 +197,7 @@ def test_traffic_waits_for_the_deployments_and_the_router_for_the_traffic(progra
         assert program.depends_on("mle-demo-traffic") == {"mle-demo-blue", "mle-demo-green"}
         assert program.depends_on("mle-demo-router") == {"mle-demo-traffic", "mle-demo-router-image"}
         assert program.depends_on("mle-demo-traffic-applied") == {"mle-demo-router", "mle-demo-traffic"}
+        assert program.depends_on("mle-demo-agent") == {"mle-demo-agent-image"}
 
     return settled(endpoint).apply(check)
 

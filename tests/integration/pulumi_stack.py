@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +31,15 @@ class TempStack:
     """A stack named it-<random> with its own config file under stacks/, removed by destroy_and_remove()."""
 
     name: str
+    # Extra environment of every pulumi command (e.g. a private MLENDPOINTS_CACHE).
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, config: dict[str, Any], prefix: str = "it") -> TempStack:
+    def create(
+        cls, config: dict[str, Any], prefix: str = "it", env: dict[str, str] | None = None
+    ) -> TempStack:
         require_toolchain()
-        stack = cls(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        stack = cls(f"{prefix}-{uuid.uuid4().hex[:8]}", dict(env or {}))
         # JSON is YAML: nested config (the `serving` object) is written as it is.
         stack.config_file.write_text(json.dumps({"config": config}, indent=2))
         stack.run("stack", "init", stack.name, "--secrets-provider", "passphrase")
@@ -51,7 +55,7 @@ class TempStack:
             cwd=REPO,
             capture_output=True,
             text=True,
-            env={**os.environ, "PULUMI_STACK": self.name},
+            env={**os.environ, **self.env, "PULUMI_STACK": self.name},
         )
         if check and proc.returncode != 0:
             raise PulumiCommandError(
@@ -71,7 +75,8 @@ class TempStack:
         return parsed
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        return self.run("up", "--stack", self.name, "--yes", "--skip-preview")
+        # --refresh as `make up` does: what really runs is read before the diff.
+        return self.run("up", "--stack", self.name, "--yes", "--skip-preview", "--refresh")
 
     def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
         args = ["stack", "output", "--stack", self.name, "--json"]

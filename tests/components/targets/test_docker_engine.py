@@ -71,18 +71,31 @@ class FakeContainer:
     probes: list[list[str]] = field(default_factory=list)
     removed: bool = False
     started: bool = False
+    restarts: int = 0
+    refuse_exec: int = 0  # this many probes fail as on a container the engine is restarting
+    start_error: Exception | None = None
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return {"State": {"ExitCode": self.exit_code}, "NetworkSettings": {"Ports": self.ports}}
+        return {
+            "State": {"ExitCode": self.exit_code},
+            "RestartCount": self.restarts,
+            "NetworkSettings": {"Ports": self.ports},
+        }
 
     def reload(self) -> None:
         pass
 
     def start(self) -> None:
+        if self.start_error is not None:
+            error, self.start_error = self.start_error, None
+            raise error
         self.started = True
 
     def exec_run(self, cmd: list[str]) -> tuple[int, bytes]:
+        if self.refuse_exec:
+            self.refuse_exec -= 1
+            raise docker.errors.APIError("Container is restarting, wait until the container is running")
         self.probes.append(cmd)
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
@@ -112,19 +125,58 @@ def test_container_kwargs_mount_read_only_and_mark_ours() -> None:
     ]
     assert kwargs["labels"] == {"io.mlendpoints.endpoint": "shop", "io.mlendpoints.managed": "true"}
     assert (kwargs["nano_cpus"], kwargs["mem_limit"]) == (2 * 10**9, "7168m")
-    assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
-    assert "user" not in kwargs
+    # `always`: the engine restarts a dead process and every container after its own restart.
+    assert kwargs["restart_policy"] == {"Name": "always"}
+    assert "user" not in kwargs and "healthcheck" not in kwargs
+
+
+def test_container_joins_only_its_private_network_at_creation() -> None:
+    # Created on the endpoint's network (never on Docker's default bridge, then moved).
+    kwargs = docker_engine._container_kwargs(SPEC)
+    assert kwargs["network"] == "mle-shop"
+    [(network, endpoint)] = kwargs["networking_config"].items()
+    assert (network, endpoint["Aliases"]) == ("mle-shop", ["shop-blue-0-abcdef01"])
+    assert "network_mode" not in kwargs
+    isolated = docker_engine._container_kwargs(replace(SPEC, network=docker_engine.NO_NETWORK, aliases=[]))
+    assert isolated["network_mode"] == "none" and "network" not in isolated
+
+
+def test_container_logs_rotate() -> None:
+    log_config = docker_engine._container_kwargs(SPEC)["log_config"]
+    assert (log_config["Type"], log_config["Config"]) == ("json-file", {"max-size": "10m", "max-file": "3"})
+
+
+def test_health_check_and_writable_mounts() -> None:
+    health = docker_engine.HealthCheck(["python", "-m", "serving.probe", "5001", "/"], 10, 2, 30, 10)
+    spec = replace(SPEC, health=health, writable_mounts={"/var/run/docker.sock": "/run/docker.sock"})
+    kwargs = docker_engine._container_kwargs(spec)
+    assert kwargs["healthcheck"] == {
+        "test": ["CMD", "python", "-m", "serving.probe", "5001", "/"],
+        "interval": 10 * 10**9,
+        "timeout": 2 * 10**9,
+        "retries": 30,
+        "start_period": 10 * 10**9,
+    }
+    assert [(m["Target"], m["ReadOnly"]) for m in kwargs["mounts"]][-1] == ("/var/run/docker.sock", False)
 
 
 def test_ports_are_published_on_loopback_only() -> None:
     spec = replace(
         SPEC, publish={8080: 8631, 9090: None}, user="1000:1000", nano_cpus=None, mem_limit_mb=None
     )
-    kwargs = docker_engine._container_kwargs(spec)
-    # A bare (ip,) lets the engine choose a free host port.
-    assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", 8631), "9090/tcp": ("127.0.0.1",)}
+    kwargs = docker_engine._container_kwargs(spec, {9090: 40001})
+    # A port left open is chosen before creation, so it stays the container's own across restarts.
+    assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", 8631), "9090/tcp": ("127.0.0.1", 40001)}
     assert kwargs["user"] == "1000:1000"
     assert "nano_cpus" not in kwargs and "mem_limit" not in kwargs
+
+
+def test_free_port_is_free_on_loopback() -> None:
+    import socket
+
+    port = docker_engine.free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
 
 
 def test_published_ports_reads_the_host_side_of_bound_ports() -> None:
@@ -168,6 +220,20 @@ def test_exited_container_reports_its_exit_code(clock: FakeClock) -> None:
     with pytest.raises(DockerEngineError, match="did not become ready: container exited with code 137"):
         docker_engine._wait_ready(container, SPEC)
     assert container.probes == []
+
+
+def test_container_that_keeps_exiting_stops_the_wait(clock: FakeClock) -> None:
+    # The restart policy shows a process that dies at every start as "restarting", not "exited".
+    container = FakeContainer(status="restarting", exit_code=1, restarts=2)
+    with pytest.raises(DockerEngineError, match="did not become ready: container exited with code 1"):
+        docker_engine._wait_ready(container, SPEC)
+    assert container.probes == []
+
+
+def test_probe_refused_by_a_restarting_container_is_retried(clock: FakeClock) -> None:
+    container = FakeContainer(answers=[(0, b"")], refuse_exec=1)
+    docker_engine._wait_ready(container, SPEC)
+    assert len(container.probes) == 1 and clock.slept == 0.5
 
 
 def test_timeout_reports_the_last_probe_answer(clock: FakeClock) -> None:
@@ -364,8 +430,26 @@ def test_run_container_replaces_a_leftover_and_reports_ports(engine: FakeClient,
     engine.containers = FakeContainers(new, leftover=leftover)
     assert docker_engine.run_container(SPEC) == {"id": "new", "ports": {"8080": 49200}}
     assert leftover.removed and new.started and not new.removed
-    [(container, aliases)] = engine.networks.get("mle-shop").connected
-    assert (container, aliases) == (new, ["shop-blue-0-abcdef01"])
+    # Joined its network at creation, not connected afterwards.
+    assert engine.networks.get("mle-shop").connected == []
+    assert engine.containers.created[0]["network"] == "mle-shop"
+
+
+def test_port_taken_between_choice_and_start_is_chosen_again(engine: FakeClient, clock: FakeClock) -> None:
+    taken = docker.errors.APIError("Bind for 127.0.0.1:40000 failed: port is already allocated")
+    new = FakeContainer(id="new", start_error=taken)
+    engine.containers = FakeContainers(new)
+    docker_engine.run_container(replace(SPEC, publish={8080: None}))
+    first, second = (kwargs["ports"]["8080/tcp"] for kwargs in engine.containers.created)
+    assert new.started and first[0] == second[0] == "127.0.0.1"
+
+
+def test_start_failure_is_a_clear_error(engine: FakeClient, clock: FakeClock) -> None:
+    new = FakeContainer(id="new", start_error=docker.errors.APIError("no such file: /host/model"))
+    engine.containers = FakeContainers(new)
+    with pytest.raises(DockerEngineError, match="container shop-blue-0-abcdef01 did not start: no such file"):
+        docker_engine.run_container(SPEC)
+    assert new.removed
 
 
 def test_run_container_needs_the_image_built_first(engine: FakeClient) -> None:

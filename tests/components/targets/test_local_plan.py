@@ -266,3 +266,39 @@ def test_router_rejects_traffic_to_a_deployment_it_has_no_route_for() -> None:
     cfg = local_plan.router_config(**two_deployments(traffic={"blue": 90, "red": 10}))
     with pytest.raises(ConfigError, match=r"test: .*traffic names deployment 'red'"):
         parse_config(json.dumps(cfg), "test")
+
+
+# ---------------------------------------------------------------- healing
+
+
+def test_liveness_probe_becomes_the_docker_health_check() -> None:
+    probe = {"initial_delay": 5, "period": 3, "timeout": 1, "failure_threshold": 4}
+    health = local_plan.liveness_health(deployment(liveness_probe=probe))
+    assert health == {
+        "test": ["python", "-m", "serving.probe", "5001", "/", "/readyz"],
+        "interval_s": 3,
+        "timeout_s": 1,
+        "retries": 4,
+        "start_period_s": 5,
+    }
+    # Azure's defaults: 30 failures 10 s apart before a restart.
+    default = local_plan.liveness_health(deployment())
+    assert (default["interval_s"], default["retries"]) == (10, 30)
+
+
+def test_docker_socket_from_docker_host() -> None:
+    assert local_plan.docker_socket({}) == "/var/run/docker.sock"
+    assert local_plan.docker_socket({"DOCKER_HOST": "unix:///run/user/1000/docker.sock"}) == (
+        "/run/user/1000/docker.sock"
+    )
+    with pytest.raises(ValueError, match="needs the engine's unix socket"):
+        local_plan.docker_socket({"DOCKER_HOST": "tcp://10.0.0.1:2375"})
+
+
+def test_agent_has_no_network_and_only_the_engine_socket() -> None:
+    props = local_plan.agent_container("shop", "mlendpoints/serving:abc", "/var/run/docker.sock")
+    assert props["network"] == "none"
+    assert props["writable_mounts"] == {"/var/run/docker.sock": "/var/run/docker.sock"}
+    assert "mounts" not in props and "publish" not in props
+    assert props["labels"] == {"io.mlendpoints.endpoint": "shop", "io.mlendpoints.role": "agent"}
+    assert props["env"] == {"MLE_AGENT_ENDPOINT": "shop"}

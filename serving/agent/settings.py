@@ -1,0 +1,20 @@
+"""Agent settings from MLE_AGENT_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AgentSettings(BaseSettings):
+    """Which containers the agent looks after, and how often it looks."""
+
+    model_config = SettingsConfigDict(env_prefix="MLE_AGENT_", extra="ignore")
+
+    endpoint: str = Field(min_length=1, description="Heal containers labelled io.mlendpoints.endpoint=this.")
+    # Engine events wake the agent at once; the sweep also catches what an event stream misses
+    # (the agent's own restart, a reconnect to the engine).
+    sweep_interval_s: float = Field(default=2.0, gt=0, le=60)
+    backoff_first_s: float = Field(default=1.0, gt=0, le=60)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=600)
+    backoff_reset_s: float = Field(default=60.0, gt=0, le=3600)

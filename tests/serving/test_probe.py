@@ -1,0 +1,62 @@
+"""serving.probe, the containers' Docker health check: liveness exit code, readiness output."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from serving import probe
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[int, dict[str, int]]]:
+    statuses: dict[str, int] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses.get(self.path, 404))
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    yield httpd.server_address[1], statuses
+    httpd.shutdown()
+
+
+def test_live_and_ready(server: tuple[int, dict[str, int]], capsys: pytest.CaptureFixture[str]) -> None:
+    port, statuses = server
+    statuses.update({"/": 200, "/readyz": 200})
+    assert probe.main([str(port), "/", "/readyz"]) == 0
+    assert capsys.readouterr().out == "ready\n"
+
+
+def test_live_but_not_ready_is_still_live(
+    server: tuple[int, dict[str, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Readiness failures must never restart an instance (the router only skips it).
+    port, statuses = server
+    statuses.update({"/": 200, "/readyz": 503})
+    assert probe.main([str(port), "/", "/readyz"]) == 0
+    assert capsys.readouterr().out == "not-ready\n"
+
+
+def test_not_live(server: tuple[int, dict[str, int]], capsys: pytest.CaptureFixture[str]) -> None:
+    port, statuses = server
+    statuses["/"] = 500
+    assert probe.main([str(port), "/"]) == 1
+    assert capsys.readouterr().out == "not-live\n"
+
+
+def test_nothing_listening_is_not_live() -> None:
+    assert probe.answers(1, "/") is None
+
+
+def test_usage_errors() -> None:
+    assert probe.main([]) == 2
+    assert probe.main(["port", "/"]) == 2
