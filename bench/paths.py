@@ -11,4 +11,6 @@ CACHE = Path(os.environ.get("MLENDPOINTS_CACHE", Path.home() / ".cache" / "mlend
 # bench/router_bench.py runs our scorer from it.
 SCORER_VENV = CACHE / "scorer-bench-venv"
 CONFORMANCE_MODEL_1 = REPO.parent / "shared/conformance/azureml-examples/cli/endpoints/online/model-1"
+# ../shared/conformance is data only (model, sample request): model-1 runs the project's own stand-in script.
+MODEL_1_CODE = REPO / "tests/conformance_scripts/online/model-1/onlinescoring"
 BLUE = REPO / "examples/online/model-blue"

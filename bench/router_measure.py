@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from paths import BLUE, CONFORMANCE_MODEL_1, REPO, SCORER_VENV
+from paths import BLUE, CONFORMANCE_MODEL_1, MODEL_1_CODE, REPO, SCORER_VENV
 from router_load import count_answers, median_load, mirror_counts, wrk
 from router_procs import (
     BACKEND_CPUS,
@@ -25,6 +25,8 @@ from wrk import free_port, post_script
 
 SCORER_PYTHON = SCORER_VENV / "bin" / "python"
 SCRIPTS = {"model-1": CONFORMANCE_MODEL_1, "blue": BLUE}
+# Where each script's code is: model-1's is the project's stand-in (../shared holds data only).
+CODE = {"model-1": MODEL_1_CODE, "blue": BLUE / "onlinescoring"}
 
 
 def overhead(
@@ -66,7 +68,7 @@ def real_scorer(procs: Procs, run: Path, name: str, seconds: int, rounds: int) -
     env = {
         "PYTHONPATH": str(REPO),
         "AZUREML_MODEL_DIR": str(root),
-        "AML_APP_ROOT": str(root / "onlinescoring"),
+        "AML_APP_ROOT": str(CODE[name]),
         "AZUREML_ENTRY_SCRIPT": "score.py",
         "WORKER_COUNT": "1",
         "SERVER_PORT": str(port),

@@ -19,15 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from paths import BLUE, CACHE, CONFORMANCE_MODEL_1, REPO, SCORER_VENV
+from paths import BLUE, CACHE, CONFORMANCE_MODEL_1, MODEL_1_CODE, REPO, SCORER_VENV
 from wrk import free_port, post_script, run_wrk
 
 # Both venvs get the same model packages, so only the server differs.
 MODEL_PACKAGES = ("scikit-learn==1.9.1", "joblib==1.6.0", "numpy==2.4.6", "scipy==1.17.1")
 AZMLINFSRV = "azureml-inference-server-http==1.5.1"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
-# ../shared/conformance is data only (model, sample request): model-1 runs the project's own stand-in script.
-MODEL_1_CODE = REPO / "tests/conformance_scripts/online/model-1/onlinescoring"
 
 
 @dataclass(frozen=True)
