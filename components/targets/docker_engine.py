@@ -7,14 +7,21 @@ import json
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 import docker.errors
 from docker.models.containers import Container
 
-MANAGED_LABEL = "io.mlendpoints.managed"
+from serving.agent.containers import (
+    MANAGED_LABEL,
+    NO_NETWORK,
+    ContainerSpec,
+    HealthCheck,
+    create_kwargs,
+)
+
+__all__ = ["MANAGED_LABEL", "NO_NETWORK", "ContainerSpec", "DockerEngineError", "HealthCheck"]
 
 
 class DockerEngineError(Exception):
@@ -72,52 +79,6 @@ def network_exists(net_id: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class HealthCheck:
-    """A Docker HEALTHCHECK: the engine runs `test` in the container and marks it unhealthy after
-    `retries` failures in a row; the endpoint's agent then restarts it (Docker alone never would)."""
-
-    test: list[str]
-    interval_s: float
-    timeout_s: float
-    retries: int
-    start_period_s: float = 0.0
-
-
-# Every container's log (json-file) rotates: at most LOG_MAX_FILES files of LOG_MAX_SIZE each.
-LOG_MAX_SIZE = "10m"
-LOG_MAX_FILES = 3
-# No network at all (the agent talks to the engine over its socket only).
-NO_NETWORK = "none"
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """What one container of the local target runs; built from a deployment or endpoint spec."""
-
-    name: str
-    image: str
-    network: str
-    command: list[str] | None
-    env: dict[str, str]
-    labels: dict[str, str]
-    mounts: dict[str, str]  # container path -> host path, mounted read-only
-    nano_cpus: int | None
-    mem_limit_mb: int | None
-    publish: dict[int, int | None]  # container port -> host port on 127.0.0.1 (None: a free one)
-    aliases: list[str]
-    ready_path: str | None
-    ready_port: int | None
-    ready_timeout_s: float
-    user: str | None = None
-    writable_mounts: dict[str, str] = field(default_factory=dict)  # container path -> host path
-    health: HealthCheck | None = None
-
-
-def _seconds_ns(seconds: float) -> int:
-    return int(seconds * 1e9)
-
-
 def free_port() -> int:
     """A free port on 127.0.0.1 now. Chosen here rather than by the engine so that the port is part
     of the container's own config: a container the agent starts again keeps its port (and the
@@ -125,61 +86,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _container_kwargs(spec: ContainerSpec, ports: Mapping[int, int] | None = None) -> dict[str, Any]:
-    chosen = dict(ports or {})
-    kwargs: dict[str, Any] = {
-        "name": spec.name,
-        "image": spec.image,
-        "command": spec.command,
-        "environment": spec.env,
-        "labels": {**spec.labels, MANAGED_LABEL: "true"},
-        "mounts": [
-            docker.types.Mount(target=inside, source=host, type="bind", read_only=True)
-            for inside, host in sorted(spec.mounts.items())
-        ]
-        + [
-            docker.types.Mount(target=inside, source=host, type="bind", read_only=False)
-            for inside, host in sorted(spec.writable_mounts.items())
-        ],
-        # Publish on loopback only: endpoints are reached through the router, never from outside.
-        "ports": {
-            f"{cport}/tcp": ("127.0.0.1", hport or chosen[cport]) for cport, hport in spec.publish.items()
-        },
-        # The engine restarts a container whose process dies (crash, OOM kill) and every container
-        # when the engine itself restarts; what it does not restart (`docker kill`, a failing
-        # liveness probe) the endpoint's agent does.
-        "restart_policy": {"Name": "always"},
-        "log_config": docker.types.LogConfig(
-            type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": str(LOG_MAX_FILES)}
-        ),
-        "detach": True,
-    }
-    if spec.network == NO_NETWORK:
-        kwargs["network_mode"] = NO_NETWORK
-    else:
-        # Attached at creation, so the container is never on Docker's default bridge, where any
-        # other container could reach it: only the endpoint's private network.
-        kwargs["network"] = spec.network
-        kwargs["networking_config"] = {
-            spec.network: docker.types.EndpointConfig("1.41", aliases=spec.aliases or None)
-        }
-    if spec.health is not None:
-        kwargs["healthcheck"] = {
-            "test": ["CMD", *spec.health.test],
-            "interval": _seconds_ns(spec.health.interval_s),
-            "timeout": _seconds_ns(spec.health.timeout_s),
-            "retries": spec.health.retries,
-            "start_period": _seconds_ns(spec.health.start_period_s),
-        }
-    if spec.user:
-        kwargs["user"] = spec.user
-    if spec.nano_cpus:
-        kwargs["nano_cpus"] = spec.nano_cpus
-    if spec.mem_limit_mb:
-        kwargs["mem_limit"] = f"{spec.mem_limit_mb}m"
-    return kwargs
 
 
 def run_container(spec: ContainerSpec) -> dict[str, Any]:
@@ -197,7 +103,7 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
         raise DockerEngineError(f"image {spec.image!r} is not on this Docker engine; build it first") from exc
     for attempt in range(_PORT_ATTEMPTS):
         chosen = {cport: free_port() for cport, hport in spec.publish.items() if not hport}
-        container = c.containers.create(**_container_kwargs(spec, chosen))
+        container = c.containers.create(**create_kwargs(spec, chosen))
         try:
             container.start()
             break

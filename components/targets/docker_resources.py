@@ -14,6 +14,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
 
 from components.targets import docker_engine
+from serving.agent.containers import spec_from_props
 
 # The serialized provider itself: a new version of this code must not replace running containers.
 _CONTAINER_IN_PLACE = frozenset({"__provider"})
@@ -58,46 +59,12 @@ class DockerNetwork(Resource):
         )
 
 
-def _container_spec(props: dict[str, Any]) -> docker_engine.ContainerSpec:
-    return docker_engine.ContainerSpec(
-        name=props["name"],
-        image=props["image"],
-        network=props["network"],
-        command=props.get("command") or None,
-        env=dict(props.get("env") or {}),
-        labels=dict(props.get("labels") or {}),
-        mounts=dict(props.get("mounts") or {}),
-        nano_cpus=int(props["nano_cpus"]) if props.get("nano_cpus") else None,
-        mem_limit_mb=int(props["mem_limit_mb"]) if props.get("mem_limit_mb") else None,
-        publish={int(k): (int(v) if v else None) for k, v in (props.get("publish") or {}).items()},
-        aliases=list(props.get("aliases") or []),
-        ready_path=props.get("ready_path"),
-        ready_port=int(props["ready_port"]) if props.get("ready_port") else None,
-        ready_timeout_s=float(props.get("ready_timeout_s") or 120),
-        user=props.get("user") or None,
-        writable_mounts=dict(props.get("writable_mounts") or {}),
-        health=_health(props.get("health")),
-    )
-
-
-def _health(props: dict[str, Any] | None) -> docker_engine.HealthCheck | None:
-    if not props:
-        return None
-    return docker_engine.HealthCheck(
-        test=[str(part) for part in props["test"]],
-        interval_s=float(props["interval_s"]),
-        timeout_s=float(props["timeout_s"]),
-        retries=int(props["retries"]),
-        start_period_s=float(props.get("start_period_s") or 0),
-    )
-
-
 _CONTAINER_OUTPUTS = ("container_id", "ports")
 
 
 class _ContainerProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        started = docker_engine.run_container(_container_spec(props))
+        started = docker_engine.run_container(spec_from_props(props))
         return CreateResult(
             id_=started["id"], outs={**props, "container_id": started["id"], "ports": started["ports"]}
         )

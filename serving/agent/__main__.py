@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from serving.agent.engine import Engine
 from serving.agent.keeper import Keeper
+from serving.agent.node_api import serve
+from serving.agent.nodes import NodeManager
 from serving.agent.settings import AgentSettings
 from serving.router.logs import JsonFormatter
 
@@ -28,6 +30,9 @@ def main() -> int:
         log.error("agent settings are invalid: %s", problems)
         return 2
     keeper = Keeper(settings, Engine(settings.endpoint))
+    if settings.node_templates is not None and settings.node_socket is not None:
+        serve(NodeManager(settings.endpoint, settings.node_templates), settings.node_socket)
+        log.info("node API on %s", settings.node_socket)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         keeper.stop.set()

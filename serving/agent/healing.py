@@ -11,6 +11,8 @@ from typing import Literal
 # (`docker kill`, `docker stop`): those stay "exited", and that is what the agent starts again.
 _DOWN = frozenset({"exited", "dead"})
 AGENT_ROLE = "agent"
+# Batch nodes are not healed: a node that dies is replaced when its controller asks for nodes.
+NODE_ROLE = "node"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class HealHistory:
 
 def needed(container: Observed) -> Action | None:
     """What a container needs, ignoring back-off; None when it is fine or not ours to touch."""
-    if container.role == AGENT_ROLE:
+    if container.role in (AGENT_ROLE, NODE_ROLE):
         return None
     if container.status in _DOWN:
         code = f" with code {container.exit_code}" if container.exit_code is not None else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,3 +20,6 @@ class AgentSettings(BaseSettings):
     backoff_first_s: float = Field(default=1.0, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=600)
     backoff_reset_s: float = Field(default=60.0, gt=0, le=3600)
+    # Batch endpoints: node templates (written by `pulumi up`) and the socket the controller asks on.
+    node_templates: Path | None = Field(default=None, description="Node templates JSON file.")
+    node_socket: Path | None = Field(default=None, description="Unix socket of the node API.")

@@ -19,6 +19,7 @@ import pytest
 
 from components.targets import docker_engine
 from components.targets.docker_engine import ContainerSpec, DockerEngineError
+from serving.agent.containers import create_kwargs
 
 SPEC = ContainerSpec(
     name="shop-blue-0-abcdef01",
@@ -117,7 +118,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 def test_container_kwargs_mount_read_only_and_mark_ours() -> None:
-    kwargs = docker_engine._container_kwargs(SPEC)
+    kwargs = create_kwargs(SPEC)
     # One host folder may be mounted twice (a model folder that is also the code folder).
     assert [(m["Target"], m["Source"], m["Type"], m["ReadOnly"]) for m in kwargs["mounts"]] == [
         ("/var/azureml-app/azureml-models/blue/1/model", "/host/model", "bind", True),
@@ -132,24 +133,24 @@ def test_container_kwargs_mount_read_only_and_mark_ours() -> None:
 
 def test_container_joins_only_its_private_network_at_creation() -> None:
     # Created on the endpoint's network (never on Docker's default bridge, then moved).
-    kwargs = docker_engine._container_kwargs(SPEC)
+    kwargs = create_kwargs(SPEC)
     assert kwargs["network"] == "mle-shop"
     [(network, endpoint)] = kwargs["networking_config"].items()
     assert (network, endpoint["Aliases"]) == ("mle-shop", ["shop-blue-0-abcdef01"])
     assert "network_mode" not in kwargs
-    isolated = docker_engine._container_kwargs(replace(SPEC, network=docker_engine.NO_NETWORK, aliases=[]))
+    isolated = create_kwargs(replace(SPEC, network=docker_engine.NO_NETWORK, aliases=[]))
     assert isolated["network_mode"] == "none" and "network" not in isolated
 
 
 def test_container_logs_rotate() -> None:
-    log_config = docker_engine._container_kwargs(SPEC)["log_config"]
+    log_config = create_kwargs(SPEC)["log_config"]
     assert (log_config["Type"], log_config["Config"]) == ("json-file", {"max-size": "10m", "max-file": "3"})
 
 
 def test_health_check_and_writable_mounts() -> None:
     health = docker_engine.HealthCheck(["python", "-m", "serving.probe", "5001", "/"], 10, 2, 30, 10)
     spec = replace(SPEC, health=health, writable_mounts={"/var/run/docker.sock": "/run/docker.sock"})
-    kwargs = docker_engine._container_kwargs(spec)
+    kwargs = create_kwargs(spec)
     assert kwargs["healthcheck"] == {
         "test": ["CMD", "python", "-m", "serving.probe", "5001", "/"],
         "interval": 10 * 10**9,
@@ -164,7 +165,7 @@ def test_ports_are_published_on_loopback_only() -> None:
     spec = replace(
         SPEC, publish={8080: 8631, 9090: None}, user="1000:1000", nano_cpus=None, mem_limit_mb=None
     )
-    kwargs = docker_engine._container_kwargs(spec, {9090: 40001})
+    kwargs = create_kwargs(spec, {9090: 40001})
     # A port left open is chosen before creation, so it stays the container's own across restarts.
     assert kwargs["ports"] == {"8080/tcp": ("127.0.0.1", 8631), "9090/tcp": ("127.0.0.1", 40001)}
     assert kwargs["user"] == "1000:1000"
