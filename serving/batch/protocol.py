@@ -1,0 +1,160 @@
+"""The batch runtime's contracts: the controller's config file and the node <-> controller messages.
+
+How a job runs (local target; Kubernetes runs the same processes as pods):
+
+* One **controller** per batch endpoint (`python -m serving.batch.controller`): the public REST API
+  (invoke, get/list/cancel jobs; Azure's invoke body), the durable job store (SQLite on a host
+  folder), the scheduler (inputs -> mini-batches -> leases), the merge of outputs and the job logs.
+  It reads `ControllerConfig` from a JSON file that `pulumi up` writes and re-reads it when it
+  changes (a new default deployment applies in place, without a restart).
+* **Nodes** (`python -m serving.batch.node`): containers of a deployment's image, sized by the
+  compute cluster, started on demand by the endpoint's agent (the only holder of the engine
+  socket) when the controller asks for them, and stopped after the cluster's idle time. A node
+  runs `max_concurrency_per_instance` worker processes; each imports the user's driver, calls
+  `init()` once, then `run(mini_batch)` for the mini-batches the node leases for it. A worker
+  serves one job: for another job a new worker process starts (drivers read job-specific
+  environment such as AZUREML_BI_OUTPUT_PATH in `init()`).
+* Exactly once: the node writes a mini-batch's rows to its own part file (`Lease.part_path`, unique
+  per attempt), fsyncs it, then reports `Completion`. The controller accepts the completion of the
+  current attempt only (one SQLite transaction) and merges accepted part files, in mini-batch
+  order, into the output file once every mini-batch is settled. A killed worker, node or
+  controller never loses or doubles rows: an attempt that is not accepted is never merged, and an
+  accepted one is merged exactly once (the merge writes a temporary file and renames it).
+* Leases expire when their node stops heartbeating (node gone, preempted): the mini-batch goes
+  back to pending without counting as a failed try. A worker that dies or times out while its node
+  lives is reported by the node (`Completion` with `outcome="failed"`) and does count.
+
+Every path in these messages is a path inside the containers; datastores are mounted at the same
+place (DATASTORES_ROOT/<name>) in the controller and in every node.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DATASTORES_ROOT = "/mnt/azureml/datastores"
+# The default datastore: job outputs and logs go to azureml/<job>/ on it, local uploads to LocalUpload/.
+DEFAULT_DATASTORE = "workspaceblobstore"
+PUBLIC_PORT = 8080  # invoke and jobs API (published on 127.0.0.1, with auth)
+INTERNAL_PORT = 8081  # node API (endpoint's private network only, with the node secret)
+NODE_SECRET_HEADER = "X-Mle-Node-Secret"
+HEARTBEAT_INTERVAL_S = 2.0
+# A lease whose node has not heartbeated for this long is taken back (node gone).
+LEASE_EXPIRY_S = 3 * HEARTBEAT_INTERVAL_S
+
+JobStatus = Literal["NotStarted", "Queued", "Running", "Finalizing", "Completed", "Failed", "Canceled"]
+OutputAction = Literal["append_row", "summary_only"]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- controller config (pulumi -> controller)
+
+
+class RetrySettings(_Message):
+    max_retries: int = Field(default=3, ge=0, description="Retries of a failed or timed-out mini-batch.")
+    timeout: int = Field(default=30, ge=1, description="Seconds one run() call may take.")
+
+
+class JobSettings(_Message):
+    """A deployment's job settings (Azure's names and defaults); a job may override some of them."""
+
+    mini_batch_size: int = Field(default=10, ge=1, description="Files per run() call.")
+    max_concurrency_per_instance: int = Field(default=1, ge=1, description="Worker processes per node.")
+    instance_count: int = Field(default=1, ge=1, description="Nodes a job uses.")
+    output_action: OutputAction = Field(default="append_row", description="append_row or summary_only.")
+    output_file_name: str = Field(default="predictions.csv", description="append_row's output file.")
+    retry_settings: RetrySettings = Field(default_factory=RetrySettings, description="Retries.")
+    error_threshold: int = Field(default=-1, ge=-1, description="Failed files tolerated; -1: all.")
+    logging_level: Literal["warning", "info", "debug"] = Field(default="info", description="Log level.")
+
+
+class ClusterLimits(_Message):
+    """What the deployment's compute cluster allows (nodes are containers of the deployment's image)."""
+
+    name: str = Field(description="Compute cluster name.")
+    min_instances: int = Field(default=0, ge=0, description="Nodes kept when idle.")
+    max_instances: int = Field(default=1, ge=1, description="Most nodes at once.")
+    idle_time_before_scale_down: int = Field(default=120, ge=0, description="Idle seconds before a node stops.")
+    low_priority: bool = Field(default=False, description="Nodes may be preempted (taken away) mid-job.")
+
+
+class DeploymentConfig(_Message):
+    name: str
+    settings: JobSettings
+    cluster: ClusterLimits
+
+
+class ControllerConfig(_Message):
+    """The controller's config file (JSON), written by `pulumi up`."""
+
+    endpoint: str = Field(description="Batch endpoint name.")
+    default_deployment: str | None = Field(default=None, description="Serves jobs that name no deployment.")
+    deployments: dict[str, DeploymentConfig] = Field(default_factory=dict, description="By name.")
+    # Datastore name -> folder inside the containers (DATASTORES_ROOT/<name>).
+    datastores: dict[str, str] = Field(default_factory=dict, description="Datastores jobs may read/write.")
+
+
+# ---------------------------------------------------------------- node <-> controller (internal API)
+
+
+class LeaseRequest(_Message):
+    """POST /internal/lease: a node asks work for one idle worker process."""
+
+    node: str = Field(description="Node (container) name.")
+    deployment: str = Field(description="The deployment whose image the node runs.")
+    process: int = Field(ge=0, description="Worker process index on the node.")
+    job: str | None = Field(default=None, description="Only this job (the worker is bound to it).")
+
+
+class Lease(_Message):
+    """200 answer to LeaseRequest (204: no work now). One attempt of one mini-batch."""
+
+    token: str = Field(description="Identifies this attempt; stale tokens are refused at completion.")
+    job: str
+    minibatch: int = Field(ge=0, description="Mini-batch index within the job.")
+    attempt: int = Field(ge=0, description="0 for the first try.")
+    files: list[str] = Field(description="Input files (container paths), the run() argument.")
+    timeout_s: float = Field(gt=0, description="retry_settings.timeout: the node kills run() after it.")
+    output_action: OutputAction
+    part_path: str = Field(description="Where the node writes this attempt's rows (append_row).")
+    output_path: str = Field(description="The job's output folder: AZUREML_BI_OUTPUT_PATH.")
+    user_log_dir: str = Field(description="Job folder for logs/user/stdout|error/<node>/processNNN.*.")
+    logging_level: str = "info"
+
+
+class Heartbeat(_Message):
+    """POST /internal/heartbeat every HEARTBEAT_INTERVAL_S with the tokens the node is working on."""
+
+    node: str
+    tokens: list[str] = Field(default_factory=list)
+
+
+class HeartbeatAnswer(_Message):
+    # Tokens whose work should stop now (job canceled or failed, lease taken back).
+    abandon: list[str] = Field(default_factory=list)
+
+
+FailureKind = Literal["exception", "timeout", "too_few_rows", "init_failed", "worker_died", "no_run"]
+
+
+class Completion(_Message):
+    """POST /internal/complete: the outcome of one attempt. Idempotent for the same token."""
+
+    token: str
+    node: str
+    process: int = Field(ge=0)
+    outcome: Literal["succeeded", "failed"]
+    rows: int = Field(default=0, ge=0, description="Rows written to part_path (append_row).")
+    elapsed_s: float = Field(default=0.0, ge=0)
+    failure: FailureKind | None = None
+    error: str | None = Field(default=None, description="One paragraph: what failed, on which files.")
+
+
+class CompletionAnswer(_Message):
+    # False: this attempt is not the current one any more; the node deletes its part file.
+    accepted: bool
