@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 import yaml
 
+from components import environments, skus
 from components.errors import Loc, Problem, Source, SpecError, format_loc, show
 from components.specs import (
     AmlComputeSpec,
     AnySpec,
     BatchEndpointSpec,
+    EnvironmentSpec,
     ModelBatchDeploymentSpec,
     OnlineDeploymentSpec,
     OnlineEndpointSpec,
@@ -23,6 +25,7 @@ from components.specs import (
     Spec,
     parse_spec,
 )
+from components.specs.fields import Found, path_kind
 
 Family = Literal["endpoint", "deployment", "compute"]
 TARGETS = ("local", "kubernetes", "azure")
@@ -287,8 +290,9 @@ def _read_text(path: Path) -> str:
         raise SpecError.single(
             f"not a UTF-8 text file ({error.reason} at byte {error.start})", file=str(path)
         ) from None
-    except OSError as error:
-        raise SpecError.single(f"cannot read: {error.strerror or error}", file=str(path)) from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL character in the path
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise SpecError.single(f"cannot read: {reason}", file=str(path)) from None
 
 
 def load_yaml_document(
@@ -319,9 +323,15 @@ _OTHER_KINDS = re.compile(
 def _is_spec_document(path: Path) -> bool:
     # Folders also hold conda files and sample data: only documents with `$schema` are specs.
     try:
-        data, _ = read_yaml(_read_text(path), str(path))
-    except SpecError:
+        # Decoded leniently: a conda file in Latin-1 is still no spec (its deployment reports it).
+        text = path.read_bytes().decode("utf-8-sig", "replace")
+    except OSError:
         return True  # let the real load report it
+    try:
+        data, _ = read_yaml(text, str(path))
+    except SpecError:
+        # A spec with a syntax error still says `$schema`; a broken conda file is its deployment's problem.
+        return "$schema" in text
     if not isinstance(data, Mapping) or not isinstance(data.get("$schema"), str):
         return False
     name = schema_name(data["$schema"])
@@ -329,16 +339,23 @@ def _is_spec_document(path: Path) -> bool:
     return ours or not _OTHER_KINDS.fullmatch(name)
 
 
+def _kind_of_path(path: Path) -> Found | None:
+    try:
+        return path_kind(path)
+    except ValueError:
+        return None  # reported when the path is loaded
+
+
 def yaml_files(paths: Iterable[Path | str]) -> list[Path]:
     """The given files, plus the spec YAML files (with a `$schema` of ours) found in the given folders."""
     found: list[Path] = []
     for item in map(Path, paths):
-        if item.is_dir():
+        if _kind_of_path(item) == "folder":
             candidates = sorted(
                 p
                 for p in item.rglob("*")
                 if p.suffix in (".yml", ".yaml")
-                and p.is_file()
+                and _kind_of_path(p) == "file"
                 # hidden folders (.git, .venv) hold other tools' YAML, never ours
                 and not any(part.startswith(".") for part in p.relative_to(item).parts)
             )
@@ -348,21 +365,110 @@ def yaml_files(paths: Iterable[Path | str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+@dataclass(frozen=True)
+class Unloaded:
+    """A document that did not load, with the names it seems to give (None: cannot tell).
+
+    Cross-file checks say nothing about names such a document may define: its own problems are
+    reported already, and "no deployment 'blue'" would only echo them.
+    """
+
+    file: str | None
+    name: str | None = None
+    endpoint_name: str | None = None
+
+    def may_define(self, name: str, endpoint_name: str | None = None) -> bool:
+        """Could this document have been `name` (a deployment of `endpoint_name`, if given)?"""
+        if self.name is not None and self.name != name:
+            return False
+        return endpoint_name is None or self.endpoint_name in (None, endpoint_name)
+
+
+@dataclass
+class Loaded:
+    """The outcome of loading many documents: the specs, every problem, what failed, files in order."""
+
+    documents: list[Document] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    unloaded: list[Unloaded] = field(default_factory=list)
+    files: list[str | None] = field(default_factory=list)
+
+    def extend(self, other: Loaded) -> None:
+        self.documents += other.documents
+        self.problems += other.problems
+        self.unloaded += other.unloaded
+        self.files += other.files
+
+
+_TOP_LEVEL_NAME = re.compile(r"^(name|endpoint_name)[ \t]*:[ \t]*([\"']?)([^\s\"'#]+)\2[ \t]*(#.*)?$", re.M)
+
+
+def unloaded_from(data: Any, file: str | None, overrides: Mapping[str, Any] | None = None) -> Unloaded:
+    """What a document that failed to load would have named (from its data, else nothing known)."""
+    merged = {**(data if isinstance(data, Mapping) else {}), **(overrides or {})}
+    name, endpoint_name = merged.get("name"), merged.get("endpoint_name")
+    return Unloaded(
+        file,
+        name if isinstance(name, str) else None,
+        endpoint_name if isinstance(endpoint_name, str) else None,
+    )
+
+
+def _guess_unloaded(path: Path, overrides: Mapping[str, Any] | None) -> Unloaded:
+    try:
+        text = path.read_bytes().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return unloaded_from(None, str(path), overrides)
+    try:
+        data, _ = read_yaml(text, str(path))
+    except SpecError:  # not YAML (or duplicate keys): top-level `name:` lines still tell
+        data = {match.group(1): match.group(3) for match in _TOP_LEVEL_NAME.finditer(text)}
+    return unloaded_from(data, str(path), overrides)
+
+
+_NOT_A_FILE: Mapping[Found | None, str] = MappingProxyType(
+    {
+        None: "no such file or folder",
+        "folder": "a folder, not a YAML file",
+        "other": "neither a file nor a folder",
+    }
+)
+
+
+def load_one(
+    path: Path | str, *, overrides: Mapping[str, Any] | None = None, check_paths: bool = True
+) -> Loaded:
+    """Load one YAML file; its problems (and what it would have named) are collected, not raised."""
+    path = Path(path)
+    loaded = Loaded(files=[str(path)])
+    try:
+        found = path_kind(path)
+        if found != "file":
+            raise SpecError.single(_NOT_A_FILE[found], file=str(path))
+        loaded.documents.append(load_yaml_document(path, overrides=overrides, check_paths=check_paths))
+    except SpecError as error:
+        loaded.problems += error.problems
+        loaded.unloaded.append(_guess_unloaded(path, overrides))
+    except ValueError as error:  # the OS refuses the path (too long, NUL character, no permission)
+        loaded.problems.append(Problem(str(error), file=str(path)))
+        loaded.unloaded.append(_guess_unloaded(path, overrides))
+    return loaded
+
+
+def load_all(paths: Iterable[Path | str], *, check_paths: bool = True) -> Loaded:
+    """Load every file (and spec YAML under every folder); every file's problems are collected."""
+    loaded = Loaded()
+    for path in yaml_files(paths):
+        loaded.extend(load_one(path, check_paths=check_paths))
+    return loaded
+
+
 def load_paths(
     paths: Iterable[Path | str], *, check_paths: bool = True
 ) -> tuple[list[Document], list[Problem]]:
     """Load every file (and spec YAML under every folder); problems of all files are collected, not raised."""
-    documents: list[Document] = []
-    problems: list[Problem] = []
-    for path in yaml_files(paths):
-        if not path.exists():
-            problems.append(Problem("no such file or folder", file=str(path)))
-            continue
-        try:
-            documents.append(load_yaml_document(path, check_paths=check_paths))
-        except SpecError as error:
-            problems.extend(error.problems)
-    return documents, problems
+    loaded = load_all(paths, check_paths=check_paths)
+    return loaded.documents, loaded.problems
 
 
 def load_yaml_files(paths: Iterable[Path | str], *, check_paths: bool = True) -> list[Document]:
@@ -421,20 +527,10 @@ def _azure_only_settings(spec: AnySpec) -> list[Loc]:
     return [(key,) for key, value in flags.items() if value]
 
 
-def require_local_assets(items: AnySpec | Document | Iterable[AnySpec | Document], target: str) -> None:
-    """Refuse registered Azure ML assets on non-Azure targets (SpecError saying how to go local).
-
-    Settings that only mean something on Azure produce a SpecWarning instead.
-    """
-    if target not in TARGETS:
-        raise SpecError.single(
-            f"unknown target {target!r}; choose one of {', '.join(TARGETS)}", field="target"
-        )
+def _asset_problems(documents: Iterable[Document], target: str) -> list[Problem]:
+    """Registered assets refused off Azure; Azure-only settings warned about (SpecWarning)."""
     if target == "azure":
-        return
-    if isinstance(items, Spec | Document):
-        items = [items]
-    documents = [item if isinstance(item, Document) else Document(item) for item in items]
+        return []
     problems: list[Problem] = []
     for document in documents:
         problems += [
@@ -442,5 +538,95 @@ def require_local_assets(items: AnySpec | Document | Iterable[AnySpec | Document
         ]
         for loc in _azure_only_settings(document.spec):
             document.source.warn(loc, f"only used by the azure target; ignored on the {target} target")
+    return problems
+
+
+def _as_documents(items: AnySpec | Document | Iterable[AnySpec | Document]) -> list[Document]:
+    if isinstance(items, Spec | Document):
+        items = [items]
+    return [item if isinstance(item, Document) else Document(item) for item in items]
+
+
+def _unknown_target(target: str) -> Problem:
+    return Problem(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}", field="target")
+
+
+def require_local_assets(items: AnySpec | Document | Iterable[AnySpec | Document], target: str) -> None:
+    """Refuse registered Azure ML assets on non-Azure targets (SpecError saying how to go local).
+
+    Settings that only mean something on Azure produce a SpecWarning instead.
+    """
+    if target not in TARGETS:
+        raise SpecError([_unknown_target(target)])
+    problems = _asset_problems(_as_documents(items), target)
     if problems:
         raise SpecError(problems)
+
+
+def _instance_type_warning(document: Document, target: str) -> None:
+    # Kubernetes instance types (defaultinstancetype) are the cluster's own names, not VM sizes:
+    # valid for kubernetes deployments, but the local target has no such size to give.
+    spec = document.spec
+    if (
+        target != "local"
+        or not isinstance(spec, OnlineDeploymentSpec)
+        or spec.instance_type is None
+        or skus.find_sku(spec.instance_type) is not None
+    ):
+        return
+    message = (
+        f"{spec.instance_type!r} is a Kubernetes instance type, not a VM size mlendpoints knows; the local "
+        f"target runs each instance with the default {skus.DEFAULT_CORES:g} core / "
+        f"{skus.DEFAULT_MEMORY_GB:g} GiB"
+    )
+    if spec.resources is not None:
+        message += " (`resources` are not applied on the local target)"
+    document.source.warn(("instance_type",), message)
+
+
+def _environment_problems(document: Document, target: str | None, check_paths: bool) -> list[Problem]:
+    """The deployment's environment planned as its image will be: conda file problems, before `pulumi up`."""
+    environment = getattr(document.spec, "environment", None)
+    if not isinstance(environment, EnvironmentSpec) or environment.reference is not None:
+        return []  # off Azure, a registered environment is refused by _asset_problems already
+    if environment.build is not None:
+        if target == "local" and isinstance(document.spec, OnlineDeploymentSpec):
+            message = (
+                "the local target cannot build a Docker build context (`build`) yet; give `image` "
+                "(optionally with `conda_file`), e.g. " + _LOCAL_ENVIRONMENT
+            )
+            return [document.source.problem(("environment",), message)]
+        return []
+    conda_file = environment.conda_file
+    if isinstance(conda_file, Path) and not check_paths and _kind_of_path(conda_file) != "file":
+        return []  # paths are not checked: a conda file that is not there yet is fine
+    try:
+        environments.plan_for_spec(environment)
+    except environments.EnvironmentMappingError as error:
+        return [document.source.problem(("environment",), str(error))]
+    return []
+
+
+def check_documents(
+    items: AnySpec | Document | Iterable[AnySpec | Document],
+    target: str | None = None,
+    *,
+    check_paths: bool = True,
+) -> list[Problem]:
+    """Every problem of each document beyond its own fields (none raised): its environment planned as
+    its image will be, and with a `target`, what that target cannot deploy (registered assets).
+
+    Settings the target ignores or replaces produce a SpecWarning.
+    """
+    documents = _as_documents(items)
+    problems: list[Problem] = []
+    if target is not None and target not in TARGETS:
+        problems.append(_unknown_target(target))
+        target = None
+    if target is not None:
+        problems += _asset_problems(documents, target)
+    for document in documents:
+        if target is not None:
+            _instance_type_warning(document, target)
+        problems += _environment_problems(document, target, check_paths)
+    return problems

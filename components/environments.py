@@ -135,10 +135,7 @@ def plan_environment(
         sources.append(label)
     if requirements_file is not None:
         label = str(requirements_file)
-        try:
-            text = requirements_file.read_text(encoding="utf-8")
-        except OSError as ex:
-            raise EnvironmentMappingError(f"{label}: cannot read the requirements file: {ex}") from ex
+        text = _read_text(requirements_file, "requirements file")
         found, notes = pip_requirements(text.splitlines(), label)
         requirements.extend(found)
         warnings.extend(notes)
@@ -387,14 +384,27 @@ def _extras(extras: str) -> list[str]:
     return [extra.strip().lower() for extra in extras.strip("[]").split(",") if extra.strip()]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_text(path: Path, what: str) -> str:
     try:
-        with path.open(encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except OSError as ex:
-        raise EnvironmentMappingError(f"{path}: cannot read the conda file: {ex}") from ex
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as ex:
+        raise EnvironmentMappingError(
+            f"{path}: the {what} is not a UTF-8 text file ({ex.reason} at byte {ex.start})"
+        ) from None
+    except (OSError, ValueError) as ex:  # ValueError: a NUL character in the path
+        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else str(ex)
+        raise EnvironmentMappingError(f"{path}: cannot read the {what}: {reason}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    text = _read_text(path, "conda file")
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as ex:
         raise EnvironmentMappingError(f"{path}: the conda file is not valid YAML: {ex}") from ex
+    except (ValueError, TypeError, OverflowError, RecursionError) as ex:
+        # PyYAML raises these for impossible dates, huge numbers and very deep nesting.
+        raise EnvironmentMappingError(f"{path}: the conda file is not valid YAML: {ex}") from None
     if not isinstance(document, dict):
         raise EnvironmentMappingError(f"{path}: a conda file must be a mapping with `dependencies`")
     return document

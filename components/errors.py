@@ -128,9 +128,28 @@ def show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def close_matches(word: str, options: Iterable[str], count: int = 3) -> list[str]:
+    """The options that look like `word` (any case), best first; none when nothing is close."""
+    by_lower = {option.lower(): option for option in options}
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n=count, cutoff=0.6)
+    return [by_lower[match] for match in matches]
+
+
 def closest(word: str, options: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    matches = close_matches(word, options, 1)
     return matches[0] if matches else None
+
+
+def ordered(problems: Iterable[Problem], files: Iterable[str | None] = ()) -> list[Problem]:
+    """Problems by file (in the order `files` lists them, then first mention), then by line.
+
+    Duplicates are dropped; problems on the same line keep the order they were found in.
+    """
+    problems = list(dict.fromkeys(problems))
+    rank: dict[str | None, int] = {}
+    for file in [*files, *(problem.file for problem in problems)]:
+        rank.setdefault(file, len(rank))
+    return sorted(problems, key=lambda problem: (rank[problem.file], problem.line or 0))
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -244,12 +244,23 @@ def demands_from_stack(
     """The demands of a validated stack; `previous` maps "endpoint/deployment" to what runs today."""
     previous = previous or {}
     deployments = []
+    workloads = []
     for group in stack.online:
         for spec in group.deployments:
             # Azure kubernetes-kind deployments run on an attached cluster, outside the VM-family quota.
             if spec.instance_type is None or (target == "azure" and spec.kind == "kubernetes"):
                 continue
             label = f"{group.endpoint.name}/{spec.name}"
+            if skus.find_sku(spec.instance_type) is None:
+                # A Kubernetes instance type (defaultinstancetype; managed deployments only take known
+                # sizes): each instance gets the default size, as the local target gives it.
+                count = _instances(spec)
+                workloads.append(
+                    WorkloadDemand(
+                        name=label, cores=count * skus.DEFAULT_CORES, memory_gb=count * skus.DEFAULT_MEMORY_GB
+                    )
+                )
+                continue
             deployments.append(
                 DeploymentDemand(
                     name=label,
@@ -265,7 +276,7 @@ def demands_from_stack(
         )
         for c in stack.computes
     ]
-    return QuotaDemands(deployments=tuple(deployments), clusters=tuple(clusters))
+    return QuotaDemands(deployments=tuple(deployments), clusters=tuple(clusters), workloads=tuple(workloads))
 
 
 class QuotaCheckArgs(_Frozen):

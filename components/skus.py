@@ -71,6 +71,11 @@ _TABLE: tuple[Sku, ...] = (
     _sku("Standard_NV72ads_A10_v5", 72, 880, "standardNVADSA10v5Family", gpus=2),
 )
 
+# What an instance gets when its instance_type is no size of this table (custom containers, Kubernetes
+# instance types such as defaultinstancetype): the local target's default (components/targets/local_plan.py).
+DEFAULT_CORES = 1
+DEFAULT_MEMORY_GB = 2.0
+
 SKUS: Mapping[str, Sku] = MappingProxyType({sku.name: sku for sku in _TABLE})
 """Known VM sizes by their canonical name (e.g. ``Standard_DS3_v2``)."""
 

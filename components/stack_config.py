@@ -11,15 +11,18 @@ from typing import Any
 
 from components.azureml_yaml import (
     KINDS,
+    TARGETS,
     Document,
     Family,
-    load_yaml_document,
-    load_yaml_files,
-    require_local_assets,
+    Loaded,
+    Unloaded,
+    check_documents,
+    load_all,
+    load_one,
     spec_from_mapping,
-    yaml_files,
+    unloaded_from,
 )
-from components.errors import Problem, Source, SpecError, closest, show
+from components.errors import Loc, Problem, Source, SpecError, closest, ordered, show
 from components.specs import (
     AmlComputeSpec,
     BatchDeploymentSpec,
@@ -29,6 +32,7 @@ from components.specs import (
     OnlineEndpointSpec,
     PipelineComponentBatchDeploymentSpec,
 )
+from components.specs.fields import path_kind
 
 CONFIG_KEYS: Mapping[str, Family | None] = MappingProxyType(
     {
@@ -92,70 +96,98 @@ def _family_problem(document: Document, family: Family | None) -> list[Problem]:
     return [document.source.problem((), f"this is a {document.kind}; list it under {kind_family}s")]
 
 
-def _from_path(entry: str, base_dir: Path, overrides: Mapping[str, Any], check_paths: bool) -> list[Document]:
+def _from_path(
+    entry: str, base_dir: Path, overrides: Mapping[str, Any], check_paths: bool, source: Source, loc: Loc
+) -> Loaded:
     path = Path(os.path.normpath(base_dir / entry))
-    if path.is_dir() and not overrides:
-        if not yaml_files([path]):
-            raise SpecError.single(f"no YAML files with `$schema` in folder {path}", file=STACK_CONFIG)
-        return load_yaml_files([path], check_paths=check_paths)
-    if not path.is_file():
-        raise SpecError.single(f"no such file: {path} (paths are relative to {base_dir})", file=STACK_CONFIG)
-    return [load_yaml_document(path, overrides=overrides, check_paths=check_paths)]
+    try:
+        found = path_kind(path)
+    except ValueError as error:
+        found, message = None, str(error)
+    else:
+        message = f"no such file: {path} (paths are relative to {base_dir})"
+    if found == "folder" and not overrides:
+        loaded = load_all([path], check_paths=check_paths)
+        if not loaded.files:
+            loaded.problems.append(source.problem(loc, f"no YAML files with `$schema` in folder {path}"))
+        return loaded
+    if found == "folder":
+        message = f"{path} is a folder; an entry with overrides names one YAML file"
+    if found == "other":
+        message = f"{path} is neither a file nor a folder"
+    if found != "file":
+        # Nothing is known about what the file would have held: cross-checks keep quiet about it.
+        unknown = unloaded_from(None, None, overrides)
+        return Loaded(problems=[source.problem(loc, message)], unloaded=[unknown])
+    return load_one(path, overrides=overrides, check_paths=check_paths)
 
 
-def _entry(
-    entry: Any, source: Source, family: Family | None, base_dir: Path, check_paths: bool
-) -> list[Document]:
+def _entry(entry: Any, source: Source, family: Family | None, base_dir: Path, check_paths: bool) -> Loaded:
     if isinstance(entry, str):
-        return _from_path(entry, base_dir, {}, check_paths)
+        return _from_path(entry, base_dir, {}, check_paths, source, ())
     if isinstance(entry, Mapping) and "file" in entry:
         # `{file: blue.yml, endpoint_name: other}`: the file, with keys replaced like the az CLI's --set.
-        if not isinstance(entry["file"], str):
-            raise SpecError([source.problem(("file",), f"must be a path (got {show(entry['file'])})")])
         overrides = {key: value for key, value in entry.items() if key != "file"}
-        return _from_path(entry["file"], base_dir, overrides, check_paths)
+        if not isinstance(entry["file"], str):
+            problem = source.problem(("file",), f"must be a path (got {show(entry['file'])})")
+            return Loaded(problems=[problem], unloaded=[unloaded_from(None, None, overrides)])
+        return _from_path(entry["file"], base_dir, overrides, check_paths, source, ("file",))
     if isinstance(entry, Mapping):
-        spec = spec_from_mapping(
-            entry, source=source, base_dir=base_dir, check_paths=check_paths, family=family
+        try:
+            spec = spec_from_mapping(
+                entry, source=source, base_dir=base_dir, check_paths=check_paths, family=family
+            )
+        except SpecError as error:
+            return Loaded(problems=list(error.problems), unloaded=[unloaded_from(entry, None)])
+        return Loaded(documents=[Document(spec, source)])
+    problem = source.problem((), f"must be a YAML file path or an inline spec (got {show(entry)})")
+    return Loaded(problems=[problem], unloaded=[unloaded_from(None, None)])
+
+
+def read_all(config: Mapping[str, Any] | None, base_dir: Path | str, *, check_paths: bool = True) -> Loaded:
+    """Load every entry of the stack config: specs, every problem, and what failed to load."""
+    base_dir = Path(base_dir).absolute()
+    loaded = Loaded(files=[STACK_CONFIG])
+    if config is None:
+        return loaded
+    if not isinstance(config, Mapping):
+        loaded.problems.append(
+            Problem(f"must be a mapping of keys to values (got {show(config)})", file=STACK_CONFIG)
         )
-        return [Document(spec, source)]
-    raise SpecError([source.problem((), f"must be a YAML file path or an inline spec (got {show(entry)})")])
+        return loaded
+    for key, entries in config.items():
+        if key not in CONFIG_KEYS:
+            hint = closest(str(key), CONFIG_KEYS)
+            did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
+            message = f"unknown key{did_you_mean}; allowed keys: {', '.join(CONFIG_KEYS)}"
+            loaded.problems.append(Problem(message, str(key), STACK_CONFIG))
+            # Whatever it lists was meant to be loaded: cross-checks keep quiet about all of it.
+            loaded.unloaded.append(Unloaded(STACK_CONFIG))
+            continue
+        if entries is None:
+            continue
+        for index, entry in enumerate(entries if isinstance(entries, list) else [entries]):
+            source = Source(STACK_CONFIG, root=(key, index) if isinstance(entries, list) else (key,))
+            found = _entry(entry, source, CONFIG_KEYS[key], base_dir, check_paths)
+            for document in found.documents:
+                found.problems += _family_problem(document, CONFIG_KEYS[key])
+            loaded.extend(found)
+    return loaded
 
 
 def read_config(
     config: Mapping[str, Any] | None, base_dir: Path | str, *, check_paths: bool = True
 ) -> tuple[list[Document], list[Problem]]:
     """Load every entry of the stack config; problems of all entries are collected, not raised."""
-    base_dir = Path(base_dir).absolute()
-    if config is None:
-        return [], []
-    if not isinstance(config, Mapping):
-        return [], [Problem(f"must be a mapping of keys to values (got {show(config)})", file=STACK_CONFIG)]
-    documents: list[Document] = []
-    problems: list[Problem] = []
-    for key, entries in config.items():
-        if key not in CONFIG_KEYS:
-            hint = closest(str(key), CONFIG_KEYS)
-            did_you_mean = f" (did you mean {hint!r}?)" if hint else ""
-            message = f"unknown key{did_you_mean}; allowed keys: {', '.join(CONFIG_KEYS)}"
-            problems.append(Problem(message, str(key), STACK_CONFIG))
-            continue
-        if entries is None:
-            continue
-        for index, entry in enumerate(entries if isinstance(entries, list) else [entries]):
-            source = Source(STACK_CONFIG, root=(key, index) if isinstance(entries, list) else (key,))
-            try:
-                loaded = _entry(entry, source, CONFIG_KEYS[key], base_dir, check_paths)
-            except SpecError as error:
-                problems.extend(error.problems)
-                continue
-            for document in loaded:
-                problems += _family_problem(document, CONFIG_KEYS[key])
-            documents += loaded
-    return documents, problems
+    loaded = read_all(config, base_dir, check_paths=check_paths)
+    return loaded.documents, ordered(loaded.problems, loaded.files)
 
 
 # ---------------------------------------------------------------- grouping and cross-checks
+
+
+def _may_be_defined(unloaded: Iterable[Unloaded], name: str, endpoint_name: str | None = None) -> bool:
+    return any(item.may_define(name, endpoint_name) for item in unloaded)
 
 
 def _duplicates(items: Iterable[tuple[Hashable, str, Document]], what: str) -> list[Problem]:
@@ -172,19 +204,26 @@ def _duplicates(items: Iterable[tuple[Hashable, str, Document]], what: str) -> l
     return problems
 
 
-def _orphans(deployments: Iterable[tuple[str, Document]], endpoints: list[str], kind: str) -> list[Problem]:
+def _orphans(
+    deployments: Iterable[tuple[str, Document]], endpoints: list[str], kind: str, unloaded: list[Unloaded]
+) -> list[Problem]:
     known = ", ".join(endpoints) or "none"
     return [
         document.source.problem(
             ("endpoint_name",), f"no {kind} endpoint named {name!r} in this stack ({kind} endpoints: {known})"
         )
         for name, document in deployments
-        if name not in endpoints
+        if name not in endpoints and not _may_be_defined(unloaded, name)
     ]
 
 
 def _unknown_deployments(
-    document: Document, endpoint: str, field_path: tuple[str, ...], names: Iterable[str], known: list[str]
+    document: Document,
+    endpoint: str,
+    field_path: tuple[str, ...],
+    names: Iterable[str],
+    known: list[str],
+    unloaded: list[Unloaded],
 ) -> list[Problem]:
     listing = ", ".join(known) or "none"
     return [
@@ -193,77 +232,141 @@ def _unknown_deployments(
             f"no deployment {name!r} under endpoint {endpoint!r} (deployments: {listing})",
         )
         for name in names
-        if name not in known
+        if name not in known and not _may_be_defined(unloaded, name, endpoint)
     ]
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The documents of a stack sorted by kind, each with its document."""
+
+    online: list[tuple[OnlineEndpointSpec, Document]]
+    batch: list[tuple[BatchEndpointSpec, Document]]
+    computes: list[tuple[AmlComputeSpec, Document]]
+    online_deps: list[tuple[OnlineDeploymentSpec, Document]]
+    batch_deps: list[tuple[BatchDeploymentSpec, Document]]
+
+    @classmethod
+    def of(cls, documents: Iterable[Document]) -> _Parts:
+        documents = tuple(documents)
+        return cls(
+            online=[(d.spec, d) for d in documents if isinstance(d.spec, OnlineEndpointSpec)],
+            batch=[(d.spec, d) for d in documents if isinstance(d.spec, BatchEndpointSpec)],
+            computes=[(d.spec, d) for d in documents if isinstance(d.spec, AmlComputeSpec)],
+            online_deps=[(d.spec, d) for d in documents if isinstance(d.spec, OnlineDeploymentSpec)],
+            batch_deps=[
+                (d.spec, d)
+                for d in documents
+                if isinstance(d.spec, ModelBatchDeploymentSpec | PipelineComponentBatchDeploymentSpec)
+            ],
+        )
+
+
+def _cross_problems(documents: Iterable[Document], unloaded: list[Unloaded]) -> list[Problem]:
+    """Duplicate names, deployments without their endpoint, traffic or defaults naming no deployment.
+
+    Names that a document which failed to load may define are not reported missing (no echoes).
+    """
+    parts = _Parts.of(documents)
+    online, batch, online_deps, batch_deps = parts.online, parts.batch, parts.online_deps, parts.batch_deps
+    problems = _duplicates(((s.name, s.name, d) for s, d in online), "online endpoint")
+    problems += _duplicates(((s.name, s.name, d) for s, d in batch), "batch endpoint")
+    problems += _duplicates(((s.name, s.name, d) for s, d in parts.computes), "compute cluster")
+    problems += _duplicates((((s.endpoint_name, s.name), s.name, d) for s, d in online_deps), "deployment")
+    problems += _duplicates((((s.endpoint_name, s.name), s.name, d) for s, d in batch_deps), "deployment")
+    online_names, batch_names = [s.name for s, _ in online], [s.name for s, _ in batch]
+    problems += _orphans(((s.endpoint_name, d) for s, d in online_deps), online_names, "online", unloaded)
+    problems += _orphans(((s.endpoint_name, d) for s, d in batch_deps), batch_names, "batch", unloaded)
+    for endpoint, document in online:
+        known = [s.name for s, _ in online_deps if s.endpoint_name == endpoint.name]
+        for field_name in ("traffic", "mirror_traffic"):
+            weights = getattr(endpoint, field_name)
+            problems += _unknown_deployments(document, endpoint.name, (field_name,), weights, known, unloaded)
+    for batch_endpoint, document in batch:
+        known = [s.name for s, _ in batch_deps if s.endpoint_name == batch_endpoint.name]
+        default = batch_endpoint.defaults.deployment_name
+        if default is not None and default not in known:
+            if _may_be_defined(unloaded, default, batch_endpoint.name):
+                continue
+            message = f"no deployment {default!r} under endpoint {batch_endpoint.name!r}"
+            message += f" (deployments: {', '.join(known) or 'none'})"
+            problems.append(document.source.problem(("defaults", "deployment_name"), message))
+    return problems
+
+
+def _group(documents: Iterable[Document]) -> StackSpec:
+    documents = tuple(documents)
+    parts = _Parts.of(documents)
+    return StackSpec(
+        online=tuple(
+            OnlineEndpointGroup(e, tuple(s for s, _ in parts.online_deps if s.endpoint_name == e.name))
+            for e, _ in parts.online
+        ),
+        batch=tuple(
+            BatchEndpointGroup(e, tuple(s for s, _ in parts.batch_deps if s.endpoint_name == e.name))
+            for e, _ in parts.batch
+        ),
+        computes=tuple(s for s, _ in parts.computes),
+        documents=documents,
+    )
 
 
 def build_stack(documents: Iterable[Document]) -> StackSpec:
     """Group deployments under their endpoints and cross-check names; SpecError lists every problem."""
     documents = tuple(documents)
-    online = [(d.spec, d) for d in documents if isinstance(d.spec, OnlineEndpointSpec)]
-    batch = [(d.spec, d) for d in documents if isinstance(d.spec, BatchEndpointSpec)]
-    computes = [(d.spec, d) for d in documents if isinstance(d.spec, AmlComputeSpec)]
-    online_deps = [(d.spec, d) for d in documents if isinstance(d.spec, OnlineDeploymentSpec)]
-    batch_deps: list[tuple[BatchDeploymentSpec, Document]] = [
-        (d.spec, d)
-        for d in documents
-        if isinstance(d.spec, ModelBatchDeploymentSpec | PipelineComponentBatchDeploymentSpec)
-    ]
-    problems = _duplicates(((s.name, s.name, d) for s, d in online), "online endpoint")
-    problems += _duplicates(((s.name, s.name, d) for s, d in batch), "batch endpoint")
-    problems += _duplicates(((s.name, s.name, d) for s, d in computes), "compute cluster")
-    problems += _duplicates((((s.endpoint_name, s.name), s.name, d) for s, d in online_deps), "deployment")
-    problems += _duplicates((((s.endpoint_name, s.name), s.name, d) for s, d in batch_deps), "deployment")
-    online_names, batch_names = [s.name for s, _ in online], [s.name for s, _ in batch]
-    problems += _orphans(((s.endpoint_name, d) for s, d in online_deps), online_names, "online")
-    problems += _orphans(((s.endpoint_name, d) for s, d in batch_deps), batch_names, "batch")
-    for endpoint, document in online:
-        known = [s.name for s, _ in online_deps if s.endpoint_name == endpoint.name]
-        for field_name in ("traffic", "mirror_traffic"):
-            weights = getattr(endpoint, field_name)
-            problems += _unknown_deployments(document, endpoint.name, (field_name,), weights, known)
-    for batch_endpoint, document in batch:
-        known = [s.name for s, _ in batch_deps if s.endpoint_name == batch_endpoint.name]
-        default = batch_endpoint.defaults.deployment_name
-        if default is not None and default not in known:
-            message = f"no deployment {default!r} under endpoint {batch_endpoint.name!r}"
-            message += f" (deployments: {', '.join(known) or 'none'})"
-            problems.append(document.source.problem(("defaults", "deployment_name"), message))
+    problems = _cross_problems(documents, [])
     if problems:
         raise SpecError(problems)
-    return StackSpec(
-        online=tuple(
-            OnlineEndpointGroup(e, tuple(s for s, _ in online_deps if s.endpoint_name == e.name))
-            for e, _ in online
-        ),
-        batch=tuple(
-            BatchEndpointGroup(e, tuple(s for s, _ in batch_deps if s.endpoint_name == e.name))
-            for e, _ in batch
-        ),
-        computes=tuple(s for s, _ in computes),
-        documents=documents,
-    )
+    return _group(documents)
 
 
-def check_target(stack: StackSpec, target: str) -> None:
-    """Refuse what the target cannot deploy: registered assets off Azure, batch jobs on undefined clusters."""
+def _cluster_problems(stack: StackSpec, target: str, unloaded: list[Unloaded]) -> list[Problem]:
+    # Azure may use a cluster of the workspace; other targets only have the clusters of the stack.
+    if target == "azure" or target not in TARGETS:
+        return []
+    clusters = [compute.name for compute in stack.computes]
     problems: list[Problem] = []
-    try:
-        require_local_assets(stack.documents, target)
-    except SpecError as error:
-        problems.extend(error.problems)
-    if target != "azure" and not problems:
-        clusters = [compute.name for compute in stack.computes]
-        for document in stack.documents:
-            spec = document.spec
-            if isinstance(spec, ModelBatchDeploymentSpec) and spec.compute_name not in clusters:
-                message = (
-                    f"no compute cluster {spec.compute_name!r} in this stack; the {target} target runs batch "
-                    f"jobs on the clusters listed under computes (clusters: {', '.join(clusters) or 'none'})"
-                )
-                problems.append(document.source.problem(("compute",), message))
+    for document in stack.documents:
+        spec = document.spec
+        if (
+            isinstance(spec, ModelBatchDeploymentSpec)
+            and spec.compute_name not in clusters
+            and not _may_be_defined(unloaded, spec.compute_name)
+        ):
+            message = (
+                f"no compute cluster {spec.compute_name!r} in this stack; the {target} target runs batch "
+                f"jobs on the clusters listed under computes (clusters: {', '.join(clusters) or 'none'})"
+            )
+            problems.append(document.source.problem(("compute",), message))
+    return problems
+
+
+def check_target(stack: StackSpec, target: str, *, check_paths: bool = True) -> None:
+    """Refuse what the target cannot deploy: registered assets off Azure, batch jobs on undefined
+    clusters, environments that cannot become images (see azureml_yaml.check_documents)."""
+    problems = check_documents(stack.documents, target, check_paths=check_paths)
+    problems += _cluster_problems(stack, target, [])
     if problems:
-        raise SpecError(problems)
+        raise SpecError(ordered(problems, [document.source.file for document in stack.documents]))
+
+
+def check_loaded(
+    loaded: Loaded, *, target: str | None = None, as_stack: bool = True, check_paths: bool = True
+) -> tuple[StackSpec, list[Problem]]:
+    """Every problem at once: each document's own, the cross-file ones (`as_stack`), the target's and
+    the environments'; by file (in load order), then line.
+
+    Checks run on the documents that did load, and say nothing about names a document that failed
+    to load may define (its own problems already explain those).
+    """
+    stack = _group(loaded.documents)
+    problems = list(loaded.problems)
+    if as_stack:
+        problems += _cross_problems(stack.documents, loaded.unloaded)
+    problems += check_documents(stack.documents, target, check_paths=check_paths)
+    if as_stack and target is not None:
+        problems += _cluster_problems(stack, target, loaded.unloaded)
+    return stack, ordered(problems, loaded.files)
 
 
 def load_stack_config(
@@ -276,13 +379,11 @@ def load_stack_config(
     """The stack's specs from its config: `endpoints`, `deployments`, `computes` (YAML paths relative to
     `base_dir`, `{file: ..., <key>: override}`, or inline specs) and `files` (paths or folders, any kind).
 
-    With `target` (local, kubernetes, azure), also refuse what that target cannot deploy.
+    With `target` (local, kubernetes, azure), also refuse what that target cannot deploy. SpecError
+    lists every problem of every entry, cross-check and target check at once.
     """
-    documents, problems = read_config(config, base_dir, check_paths=check_paths)
+    loaded = read_all(config, base_dir, check_paths=check_paths)
+    stack, problems = check_loaded(loaded, target=target, as_stack=True, check_paths=check_paths)
     if problems:
-        # Cross-checks would only add echoes (deployments whose endpoint file failed to load).
         raise SpecError(problems)
-    stack = build_stack(documents)
-    if target is not None:
-        check_target(stack, target)
     return stack

@@ -8,9 +8,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from components.azureml_yaml import TARGETS, load_paths, require_local_assets, yaml_files
-from components.errors import Problem, SpecError, SpecWarning, printable
-from components.stack_config import build_stack, check_target
+from components.azureml_yaml import TARGETS, load_all, yaml_files
+from components.errors import Problem, SpecWarning, printable
+from components.stack_config import check_loaded
 
 
 def validate_paths(
@@ -20,22 +20,17 @@ def validate_paths(
     as_stack: bool = False,
     check_paths: bool = True,
 ) -> list[Problem]:
-    """Every problem in the given files and folders (folders: YAML files with `$schema`, recursively).
+    """Every problem in the given files and folders (folders: YAML files with `$schema`, recursively),
+    all in one pass, by file then line.
 
+    Each file's own problems and its environment's (the conda file planned as its image will be);
     `as_stack` also cross-checks the files as one stack (deployments name existing endpoints, traffic
-    names existing deployments); `target` also refuses what that target cannot deploy.
+    names existing deployments); `target` also refuses what that target cannot deploy. Cross-file
+    checks run on the files that loaded and keep quiet about names a failed file may define.
     Warnings (keys accepted but ignored) go through Python's `warnings` as SpecWarning.
     """
-    documents, problems = load_paths(paths, check_paths=check_paths)
-    try:
-        if as_stack and not problems:
-            stack = build_stack(documents)
-            if target is not None:
-                check_target(stack, target)
-        elif target is not None:
-            require_local_assets(documents, target)
-    except SpecError as error:
-        problems.extend(error.problems)
+    loaded = load_all(paths, check_paths=check_paths)
+    _, problems = check_loaded(loaded, target=target, as_stack=as_stack, check_paths=check_paths)
     return problems
 
 

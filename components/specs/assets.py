@@ -21,6 +21,8 @@ from components.specs.fields import (
     _is_remote,
     _lower,
     check_reference,
+    path_issue,
+    path_kind,
 )
 
 
@@ -79,8 +81,15 @@ class ModelSpec(Spec):
 
 def _require_file(info: ValidationInfo, folder: Path, name: str, field: str) -> None:
     """With path checks on, `name` must be a file inside `folder`; the problem lands on `field`."""
-    if _context(info)[1] and not (folder / name).is_file():
-        raise FieldIssues([((field,), f"no such file: {folder / name}")])
+    path = folder / name
+    try:
+        issue = path_issue(path)
+        if issue is not None:
+            raise ValueError(issue)
+        if _context(info)[1] and path_kind(path) != "file":
+            raise ValueError(f"no such file: {path}")
+    except ValueError as error:
+        raise FieldIssues([((field,), str(error))]) from None
 
 
 class BuildContext(Spec):

@@ -15,6 +15,12 @@ from components.specs.assets import CodeConfiguration, EnvironmentSpec, ModelSpe
 from components.specs.base import _ENDPOINT_SHOW_KEYS, _READ_ONLY, _SHOW_KEYS, Spec
 from components.specs.fields import (
     COMPUTE_NAME_LENGTH,
+    MAX_BATCH_TIMEOUT_S,
+    MAX_CONCURRENCY_PER_INSTANCE,
+    MAX_ERROR_THRESHOLD,
+    MAX_MINI_BATCH_SIZE,
+    MAX_NODES,
+    MAX_RETRIES,
     Count,
     Name,
     NonNegative,
@@ -52,21 +58,31 @@ class BatchEndpointSpec(Spec):
 class BatchRetrySettings(Spec):
     """Retries of a failed or timed-out mini-batch."""
 
-    max_retries: NonNegative = Field(default=3, description="Retries per mini-batch.")
-    timeout: Count = Field(default=30, description="Seconds allowed for one mini-batch.")
+    max_retries: Annotated[NonNegative, Field(le=MAX_RETRIES)] = Field(
+        default=3, description=f"Retries per mini-batch, at most {MAX_RETRIES}."
+    )
+    timeout: Annotated[Count, Field(le=MAX_BATCH_TIMEOUT_S)] = Field(
+        default=30, description=f"Seconds allowed for one mini-batch, at most {MAX_BATCH_TIMEOUT_S} (a week)."
+    )
 
 
 class BatchResources(Spec):
     """Batch job resources."""
 
-    instance_count: Count = Field(default=1, description="Nodes per batch job.")
+    instance_count: Annotated[Count, Field(le=MAX_NODES)] = Field(
+        default=1, description=f"Nodes per batch job, at most {MAX_NODES}."
+    )
 
 
 class ModelBatchSettings(Spec):
     """How a model batch deployment runs a job (Azure defaults)."""
 
-    mini_batch_size: Count = Field(default=10, description="Files per run() call.")
-    max_concurrency_per_instance: Count = Field(default=1, description="Parallel run() calls per instance.")
+    mini_batch_size: Annotated[Count, Field(le=MAX_MINI_BATCH_SIZE)] = Field(
+        default=10, description=f"Files per run() call, at most {MAX_MINI_BATCH_SIZE}."
+    )
+    max_concurrency_per_instance: Annotated[Count, Field(le=MAX_CONCURRENCY_PER_INSTANCE)] = Field(
+        default=1, description=f"Parallel run() calls per instance, at most {MAX_CONCURRENCY_PER_INSTANCE}."
+    )
     output_action: Annotated[Literal["append_row", "summary_only"], BeforeValidator(_lower)] = Field(
         default="append_row", description="append_row writes run()'s rows to the output file."
     )
@@ -74,8 +90,10 @@ class ModelBatchSettings(Spec):
         default="predictions.csv", min_length=1, description="Output file for append_row."
     )
     retry_settings: BatchRetrySettings = Field(default_factory=BatchRetrySettings, description="Retries.")
-    error_threshold: Annotated[int, BeforeValidator(_not_bool), Field(ge=-1)] = Field(
-        default=-1, description="Failed files tolerated before the job fails; -1 tolerates all."
+    error_threshold: Annotated[int, BeforeValidator(_not_bool), Field(ge=-1, le=MAX_ERROR_THRESHOLD)] = Field(
+        default=-1,
+        description="Failed files tolerated before the job fails; -1 tolerates all. "
+        f"At most {MAX_ERROR_THRESHOLD} (Azure's 32-bit limit).",
     )
     logging_level: Annotated[Literal["warning", "info", "debug"], BeforeValidator(_lower)] = Field(
         default="info", description="Log verbosity."

@@ -11,6 +11,8 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from components.specs.assets import Identity
 from components.specs.base import _READ_ONLY, Spec
 from components.specs.fields import (
+    MAX_IDLE_SECONDS,
+    MAX_NODES,
     ComputeName,
     Count,
     NonNegative,
@@ -48,10 +50,15 @@ class AmlComputeSpec(Spec):
     tier: Annotated[Literal["dedicated", "low_priority"], BeforeValidator(_lower)] = Field(
         default="dedicated", description="VM priority."
     )
-    min_instances: NonNegative = Field(default=0, description="Nodes kept running when idle.")
-    max_instances: Count = Field(default=1, description="Most nodes.")
-    idle_time_before_scale_down: NonNegative = Field(
-        default=120, description="Idle seconds before a node is released."
+    min_instances: Annotated[NonNegative, Field(le=MAX_NODES)] = Field(
+        default=0, description=f"Nodes kept running when idle, at most {MAX_NODES}."
+    )
+    max_instances: Annotated[Count, Field(le=MAX_NODES)] = Field(
+        default=1, description=f"Most nodes, at most {MAX_NODES} (Azure's largest AmlCompute cluster)."
+    )
+    idle_time_before_scale_down: Annotated[NonNegative, Field(le=MAX_IDLE_SECONDS)] = Field(
+        default=120,
+        description=f"Idle seconds before a node is released, at most {MAX_IDLE_SECONDS} (a week).",
     )
     identity: Identity | None = Field(default=None, description="Managed identity (Azure target).")
 

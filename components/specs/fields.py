@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo
 
-from components.errors import show
-from components.skus import find_sku, nearest_skus
+from components.errors import close_matches, show
+from components.skus import SKUS, find_sku
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 
@@ -54,6 +56,24 @@ NonNegative = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
 Percent = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=100)]
 MirrorPercent = Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=50)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
+
+# Upper bounds of the integer fields (README "Limits of specs"): far above any real deployment, and
+# low enough that a slip (an extra digit, 2**63) is refused here rather than overflowing Docker's,
+# Kubernetes' (32-bit) or Azure's fields at `pulumi up`. Azure's documented maxima where there are any.
+MAX_INSTANCES = 1000  # instances of one online deployment
+MAX_NODES = 65_000  # nodes of one compute cluster (Azure's largest AmlCompute cluster) or batch job
+MAX_REQUEST_TIMEOUT_MS = 180_000  # Azure managed online endpoints
+MAX_QUEUE_WAIT_MS = 180_000  # a queued request cannot outwait the longest request timeout
+MAX_CONCURRENT_REQUESTS = 1000  # per instance
+MAX_PROBE_SECONDS = 3600  # probe initial delay, period and timeout
+MAX_PROBE_THRESHOLD = 1000  # consecutive probe successes or failures
+MAX_POLLING_INTERVAL_S = 3600  # autoscaler decisions
+MAX_MINI_BATCH_SIZE = 1_000_000  # files per run() call
+MAX_CONCURRENCY_PER_INSTANCE = 1000  # run() calls at once on one node
+MAX_RETRIES = 100  # retries of one mini-batch
+MAX_BATCH_TIMEOUT_S = 604_800  # one week for one mini-batch
+MAX_ERROR_THRESHOLD = 2_147_483_647  # Azure's REST field is a 32-bit integer
+MAX_IDLE_SECONDS = 604_800  # one week before an idle node is released
 TextMap = dict[str, Text]
 Switch = Annotated[Literal["enabled", "disabled"], BeforeValidator(_lower)]
 
@@ -69,6 +89,69 @@ def _is_remote(text: str) -> bool:
 
 
 PathKind = Literal["file", "folder", "file or folder"]
+Found = Literal["file", "folder", "other"]
+_FOUND_TEXT: Mapping[Found, str] = MappingProxyType(
+    {"file": "a file", "folder": "a folder", "other": "something that is neither file nor folder"}
+)
+
+# Linux's limits (limits.h): a name in a path is at most NAME_MAX bytes, a whole path PATH_MAX
+# bytes counting its final NUL. Paths beyond them can never exist; the OS answers ENAMETOOLONG.
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def path_issue(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` can never name a file on this OS (a NUL character, a name or the path too long)."""
+    text = os.fspath(path)
+    if "\0" in text:
+        return "the path contains a NUL character, which no file name can hold"
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:
+        return f"the path {show(text)} holds characters no file name can (unpaired surrogates)"
+    if len(raw) >= PATH_MAX:
+        return f"the path is {len(raw)} bytes long; this OS allows at most {PATH_MAX - 1} (PATH_MAX)"
+    longest = max(raw.split(b"/"), key=len)
+    if len(longest) > NAME_MAX:
+        name = show(os.fsdecode(longest))
+        return (
+            f"the name {name} in the path is {len(longest)} bytes long; "
+            f"this OS allows at most {NAME_MAX} (NAME_MAX)"
+        )
+    return None
+
+
+def path_kind(path: str | os.PathLike[str]) -> Found | None:
+    """What is at `path` (None: nothing); ValueError saying why when the OS cannot look there.
+
+    Path.exists() and friends let ENAMETOOLONG, EACCES and friends escape as OSError (or hide them);
+    every path a user gives goes through here instead, so each becomes a problem naming its field.
+    """
+    issue = path_issue(path)
+    if issue is not None:
+        raise ValueError(issue)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ValueError(f"cannot look at {path}: {error.strerror or error}") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def require_kind(path: Path, expect: PathKind, where: str = "") -> None:
+    """ValueError unless `path` is an existing `expect` (a file, a folder, or either)."""
+    found = path_kind(path)
+    if found is None:
+        raise ValueError(f"no such {expect}: {path}{where}")
+    if expect == "file" and found != "file":
+        raise ValueError(f"expected a file, found {_FOUND_TEXT[found]}: {path}{where}")
+    if expect == "folder" and found != "folder":
+        raise ValueError(f"expected a folder, found {_FOUND_TEXT[found]}: {path}{where}")
+    if found == "other":
+        raise ValueError(f"expected a {expect}, found {_FOUND_TEXT[found]}: {path}{where}")
 
 
 def _resolve_local(value: Any, info: ValidationInfo, expect: PathKind) -> Path:
@@ -81,14 +164,12 @@ def _resolve_local(value: Any, info: ValidationInfo, expect: PathKind) -> Path:
     base, check = _context(info)
     # Relative paths are relative to the YAML file's folder (or the stack's base dir), as in the az CLI.
     path = Path(os.path.normpath(base / value)) if base is not None else Path(value)
+    issue = path_issue(path)
+    if issue is not None:  # checked even without path checks: such a path can never be deployed
+        raise ValueError(issue)
     if check:
         where = f" ({value!r} resolved against {base})" if base is not None and path != Path(value) else ""
-        if not path.exists():
-            raise ValueError(f"no such {expect}: {path}{where}")
-        if expect == "file" and not path.is_file():
-            raise ValueError(f"expected a file, found a folder: {path}{where}")
-        if expect == "folder" and not path.is_dir():
-            raise ValueError(f"expected a folder, found a file: {path}{where}")
+        require_kind(path, expect, where)
     return path
 
 
@@ -119,12 +200,15 @@ def check_reference(value: str, what: str, local_hint: str, *, any_uri: bool = F
     )
 
 
-def known_vm_size(value: str) -> str:
-    """The catalog's spelling of a VM size, or an error listing the nearest known ones."""
+def known_vm_size(value: str, otherwise: str = "") -> str:
+    """The catalog's spelling of a VM size, or an error listing the nearest known ones (else `otherwise`)."""
     sku = find_sku(value)
-    if sku is None:
-        raise ValueError(f"unknown VM size {value!r}; nearest known: {', '.join(nearest_skus(value))}")
-    return sku.name
+    if sku is not None:
+        return sku.name
+    near = close_matches(value.strip(), SKUS)
+    if near:
+        raise ValueError(f"unknown VM size {value!r}; nearest known: {', '.join(near)}")
+    raise ValueError(f"unknown VM size {value!r}: not one of the sizes in components/skus.py{otherwise}")
 
 
 def not_below_min_instances(value: int, info: ValidationInfo) -> int:

@@ -12,6 +12,13 @@ from components.errors import FieldIssues
 from components.specs.assets import CodeConfiguration, EnvironmentSpec, Identity, ModelSpec
 from components.specs.base import _ENDPOINT_SHOW_KEYS, _READ_ONLY, _SHOW_KEYS, Spec
 from components.specs.fields import (
+    MAX_CONCURRENT_REQUESTS,
+    MAX_INSTANCES,
+    MAX_POLLING_INTERVAL_S,
+    MAX_PROBE_SECONDS,
+    MAX_PROBE_THRESHOLD,
+    MAX_QUEUE_WAIT_MS,
+    MAX_REQUEST_TIMEOUT_MS,
     Count,
     MirrorPercent,
     Name,
@@ -23,6 +30,10 @@ from components.specs.fields import (
     _lower,
     known_vm_size,
     not_below_min_instances,
+)
+
+_KUBERNETES_HINT = (
+    " (Kubernetes instance types such as defaultinstancetype belong in kubernetesOnlineDeployment files)"
 )
 
 
@@ -92,25 +103,38 @@ class OnlineEndpointSpec(Spec):
 class RequestSettings(Spec):
     """How the scorer takes requests."""
 
-    request_timeout_ms: Annotated[Count, Field(le=180_000)] = Field(
-        default=5000, description="Scoring timeout in ms (Azure allows at most 180000)."
+    request_timeout_ms: Annotated[Count, Field(le=MAX_REQUEST_TIMEOUT_MS)] = Field(
+        default=5000,
+        description=f"Scoring timeout in ms, at most {MAX_REQUEST_TIMEOUT_MS} (Azure's maximum).",
     )
-    max_concurrent_requests_per_instance: Count = Field(
-        default=1, description="Requests one instance works on at once; more wait in a queue."
+    max_concurrent_requests_per_instance: Annotated[Count, Field(le=MAX_CONCURRENT_REQUESTS)] = Field(
+        default=1,
+        description="Requests one instance works on at once; more wait in a queue. "
+        f"At most {MAX_CONCURRENT_REQUESTS}.",
     )
-    max_queue_wait_ms: NonNegative = Field(
-        default=500, description="How long a request may queue before a 429."
+    max_queue_wait_ms: Annotated[NonNegative, Field(le=MAX_QUEUE_WAIT_MS)] = Field(
+        default=500, description=f"How long a request may queue before a 429, at most {MAX_QUEUE_WAIT_MS} ms."
     )
 
 
 class ProbeSettings(Spec):
     """Liveness or readiness probe, in seconds (Azure defaults)."""
 
-    initial_delay: Count = Field(default=10, description="Seconds after start before the first probe.")
-    period: Count = Field(default=10, description="Seconds between probes.")
-    timeout: Count = Field(default=2, description="Seconds before a probe times out.")
-    success_threshold: Count = Field(default=1, description="Consecutive successes to count as healthy.")
-    failure_threshold: Count = Field(default=30, description="Consecutive failures before giving up.")
+    initial_delay: Annotated[Count, Field(le=MAX_PROBE_SECONDS)] = Field(
+        default=10, description=f"Seconds after start before the first probe, at most {MAX_PROBE_SECONDS}."
+    )
+    period: Annotated[Count, Field(le=MAX_PROBE_SECONDS)] = Field(
+        default=10, description=f"Seconds between probes, at most {MAX_PROBE_SECONDS}."
+    )
+    timeout: Annotated[Count, Field(le=MAX_PROBE_SECONDS)] = Field(
+        default=2, description=f"Seconds before a probe times out, at most {MAX_PROBE_SECONDS}."
+    )
+    success_threshold: Annotated[Count, Field(le=MAX_PROBE_THRESHOLD)] = Field(
+        default=1, description=f"Consecutive successes to count as healthy, at most {MAX_PROBE_THRESHOLD}."
+    )
+    failure_threshold: Annotated[Count, Field(le=MAX_PROBE_THRESHOLD)] = Field(
+        default=30, description=f"Consecutive failures before giving up, at most {MAX_PROBE_THRESHOLD}."
+    )
 
 
 class ScaleSettings(Spec):
@@ -119,13 +143,19 @@ class ScaleSettings(Spec):
     type: Annotated[Literal["default", "target_utilization"], BeforeValidator(_lower)] = Field(
         default="default", description="Scale type."
     )
-    min_instances: Count = Field(default=1, description="target_utilization: fewest instances.")
-    max_instances: Count = Field(default=1, description="target_utilization: most instances.")
-    target_utilization_percentage: Percent = Field(
-        default=70, description="target_utilization: target CPU %."
+    min_instances: Annotated[Count, Field(le=MAX_INSTANCES)] = Field(
+        default=1, description=f"target_utilization: fewest instances, at most {MAX_INSTANCES}."
     )
-    polling_interval: Count = Field(
-        default=1, description="target_utilization: seconds between scaling decisions."
+    max_instances: Annotated[Count, Field(le=MAX_INSTANCES)] = Field(
+        default=1, description=f"target_utilization: most instances, at most {MAX_INSTANCES}."
+    )
+    target_utilization_percentage: Percent = Field(
+        default=70, description="target_utilization: target CPU %, at most 100."
+    )
+    polling_interval: Annotated[Count, Field(le=MAX_POLLING_INTERVAL_S)] = Field(
+        default=1,
+        description="target_utilization: seconds between scaling decisions, "
+        f"at most {MAX_POLLING_INTERVAL_S}.",
     )
 
     @field_validator("max_instances")
@@ -173,8 +203,8 @@ class OnlineDeploymentSpec(Spec):
     instance_type: str | None = Field(
         default=None, validate_default=True, description="VM size (managed) or Kubernetes instance type."
     )
-    instance_count: Count | None = Field(
-        default=None, validate_default=True, description="Number of instances."
+    instance_count: Annotated[Count, Field(le=MAX_INSTANCES)] | None = Field(
+        default=None, validate_default=True, description=f"Number of instances, at most {MAX_INSTANCES}."
     )
     app_insights_enabled: bool = Field(
         default=False,
@@ -202,7 +232,7 @@ class OnlineDeploymentSpec(Spec):
             return value
         if value is None:
             raise ValueError("required for managed deployments (a VM size such as Standard_DS3_v2)")
-        return known_vm_size(value)
+        return known_vm_size(value, _KUBERNETES_HINT)
 
     @field_validator("instance_count")
     @classmethod

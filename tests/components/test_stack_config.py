@@ -69,7 +69,7 @@ def problems(error: pytest.ExceptionInfo[SpecError]) -> list[str]:
 
 
 def test_files_give_grouped_specs() -> None:
-    stack = load_stack_config(FILES_CONFIG, GOOD, target="local")
+    stack = load_stack_config(FILES_CONFIG, GOOD, target="kubernetes")
     assert [group.endpoint.name for group in stack.online] == ["fixture-online", "fixture-k8s"]
     assert [d.name for d in stack.online_endpoint("fixture-online").deployments] == ["blue", "green", "teal"]
     assert [d.name for d in stack.online_endpoint("fixture-k8s").deployments] == ["canary"]
@@ -151,7 +151,9 @@ def test_config_shape_problems() -> None:
         "stack config: endpoint: unknown key (did you mean 'endpoints'?); "
         "allowed keys: endpoints, deployments, computes, files"
     )
-    assert found[1] == f"stack config: no such file: {GOOD / 'missing.yml'} (paths are relative to {GOOD})"
+    assert found[1] == (
+        f"stack config: deployments[0]: no such file: {GOOD / 'missing.yml'} (paths are relative to {GOOD})"
+    )
     assert found[2] == "stack config: deployments[1]: must be a YAML file path or an inline spec (got 5)"
     assert found[3] == f"{GOOD / 'blue.yml'}:1: this is a managedOnlineDeployment; list it under deployments"
     with pytest.raises(SpecError, match="stack config: must be a mapping"):
@@ -190,10 +192,10 @@ def test_duplicate_names() -> None:
     with pytest.raises(SpecError) as caught:
         load_stack_config(config, GOOD)
     found = problems(caught)
-    assert found == [
+    assert found == [  # by file, in the order the config lists them
+        f"{GOOD / 'blue.yml'}:2: name: another deployment is named 'blue' (first in {GOOD / 'blue.yml'}:1)",
         f"{GOOD / 'compute.yml'}:2: name: another compute cluster is named 'batch-cluster' "
         f"(first in {GOOD / 'compute.yml'}:1)",
-        f"{GOOD / 'blue.yml'}:2: name: another deployment is named 'blue' (first in {GOOD / 'blue.yml'}:1)",
     ]
 
 
@@ -218,7 +220,14 @@ def test_target_checks() -> None:
     assert isinstance(stack.online_endpoint("fixture-online").deployment("blue"), OnlineDeploymentSpec)
     with pytest.raises(SpecError) as caught:
         load_stack_config(registered, FIXTURES / "registered", target="local")
-    assert [p.split(": ")[1] for p in problems(caught)] == ["model", "environment", "model"]
+    # Every problem at once: registered assets, the batch job's missing cluster, the build context.
+    assert [p.split(": ")[1] for p in problems(caught)] == [
+        "model",
+        "environment",
+        "model",
+        "compute",
+        "environment",
+    ]
     legacy = {"endpoints": ["batch-endpoint.yml"], "deployments": ["model-batch-deployment.yml"]}
     with pytest.raises(SpecError) as caught:
         load_stack_config(legacy, GOOD, target="kubernetes")

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_good_files_have_no_problems() -> None:
     assert validate_paths([GOOD]) == []
-    assert validate_paths([GOOD], as_stack=True, target="local") == []
+    assert validate_paths([GOOD], as_stack=True, target="kubernetes") == []
+    assert validate_paths([GOOD], as_stack=True, target="azure") == []
 
 
 def test_every_problem_of_every_file_at_once() -> None:
