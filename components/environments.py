@@ -106,6 +106,28 @@ class EnvironmentPlan:
     base_image: str = DEFAULT_BASE_IMAGE
     python_version: str = IMAGE_PYTHON
     sources: tuple[str, ...] = field(default=(), compare=False)
+    # Project (canonical name) -> where the user wrote it ("file:line: text"), for pip's errors.
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def origin(self, project: str) -> str | None:
+        return dict(self.origins).get(canonical_name(project))
+
+
+_DEPENDENCY_LINE = re.compile(r"^\s*(?:-\s*)?(?:[A-Za-z0-9_.-]+::)?([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def requirement_origins(texts: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Where each project was first written, from (label, file text) pairs: `conda.yaml:9: - numpy=1.26`."""
+    found: dict[str, str] = {}
+    for label, text in texts:
+        for number, line in enumerate(text.splitlines(), start=1):
+            matched = _DEPENDENCY_LINE.match(line)
+            if not matched or line.lstrip().startswith("#") or line.rstrip().endswith(":"):
+                continue
+            name = matched.group(1)
+            project = canonical_name(CONDA_TO_PYPI.get(name.lower(), name))
+            found.setdefault(project, f"{label}:{number}: {line.strip()}")
+    return tuple(sorted(found.items()))
 
 
 def canonical_name(name: str) -> str:
@@ -124,6 +146,7 @@ def plan_environment(
     requirements: list[str] = []
     warnings: list[str] = []
     sources: list[str] = []
+    texts: list[tuple[str, str]] = []
     chosen_base, image_warnings = base_image_for(image, base_image)
     warnings.extend(image_warnings)
     if conda_file is not None:
@@ -133,6 +156,8 @@ def plan_environment(
         requirements.extend(found)
         warnings.extend(notes)
         sources.append(label)
+        if isinstance(conda_file, Path):
+            texts.append((label, _read_text(conda_file, "conda file")))
     if requirements_file is not None:
         label = str(requirements_file)
         text = _read_text(requirements_file, "requirements file")
@@ -140,9 +165,12 @@ def plan_environment(
         requirements.extend(found)
         warnings.extend(notes)
         sources.append(label)
+        texts.append((label, text))
     merged, notes = _finish(requirements)
     warnings.extend(notes)
-    return EnvironmentPlan(tuple(merged), tuple(warnings), chosen_base, IMAGE_PYTHON, tuple(sources))
+    return EnvironmentPlan(
+        tuple(merged), tuple(warnings), chosen_base, IMAGE_PYTHON, tuple(sources), requirement_origins(texts)
+    )
 
 
 def plan_for_spec(environment: Any, *, base_image: str = DEFAULT_BASE_IMAGE) -> EnvironmentPlan:

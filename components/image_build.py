@@ -132,8 +132,35 @@ def assemble_context(
     user.write_text("".join(f"{line}\n" for line in plan.requirements), encoding="utf-8")
     wheels = context / "wheels"
     wheels.mkdir()
-    for wheel in download_wheels([runtime, user], wheel_cache, plan.python_version, pip=pip, on_log=on_log):
+    try:
+        downloaded = download_wheels(
+            [runtime, user], wheel_cache, plan.python_version, pip=pip, on_log=on_log
+        )
+    except ImageBuildError as exc:
+        raise ImageBuildError(_blame(str(exc), plan)) from None
+    for wheel in downloaded:
         _link_or_copy(wheel, wheels / wheel.name)
+
+
+# pip's words for a requirement it cannot satisfy.
+_UNSATISFIED = re.compile(
+    r"(?:satisfies the requirement|No matching distribution found for|depends on) "
+    r"([A-Za-z0-9][A-Za-z0-9._-]*)"
+)
+
+
+def _blame(message: str, plan: EnvironmentPlan) -> str:
+    """Name the user's file and line for each project pip could not get, instead of our temp files."""
+    projects = dict.fromkeys(matched.group(1) for matched in _UNSATISFIED.finditer(message))
+    blamed = [
+        f"{origin}: no wheel of it for Python {plan.python_version} on Linux (pip could not get "
+        f"{project}); choose a version that has one"
+        for project in projects
+        if (origin := plan.origin(project)) is not None
+    ]
+    if not blamed:
+        return message
+    return "\n".join([*blamed, f"(pip said: {message})"])
 
 
 def download_wheels(

@@ -14,6 +14,7 @@ def plan_from_props(props: dict[str, Any]) -> environments.EnvironmentPlan:
     return environments.EnvironmentPlan(
         requirements=tuple(props.get("requirements") or ()),
         base_image=props["base_image"],
+        origins=tuple(sorted((props.get("origins") or {}).items())),
     )
 
 
@@ -74,5 +75,7 @@ class ServingImage(Resource):
             "requirements": list(plan.requirements),
             "base_image": plan.base_image,
             "purpose": purpose,
+            # Where each requirement was written, so that pip's failures name the user's file and line.
+            "origins": dict(plan.origins),
         }
         super().__init__(_ImageProvider(), resource_name, props, opts)
