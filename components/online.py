@@ -16,6 +16,7 @@ from components.targets.docker_image import ServingImage
 from components.targets.docker_resources import DockerContainer
 from components.targets.endpoint_keys import EndpointKeys
 from components.targets.local import EndpointNetwork, EndpointNetworkArgs
+from components.targets.local_agent import endpoint_agent
 from components.targets.router_files import RouterApplied, RouterFiles, expected_digest
 
 
@@ -215,7 +216,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
         router_plan = environments.EnvironmentPlan(base_image=args.target.base_image)
         router_tag = environments.image_tag(router_plan)
         router_image = ServingImage(f"{name}-router-image", router_plan, router_tag, "the router", child)
-        agent = _agent(name, spec.name, args.target, child)
+        agent = endpoint_agent(name, spec.name, args.target.base_image, self)
         mount = local_plan.ROUTER_CONFIG_MOUNT
         router = DockerContainer(
             f"{name}-router",
@@ -275,23 +276,3 @@ class OnlineEndpoint(pulumi.ComponentResource):
                 "agent_container": self.agent_container,
             }
         )
-
-
-# The agent's image: the serving runtime plus the Docker SDK (not in the scorer images, where it
-# could clash with what users' environments pin).
-AGENT_REQUIREMENTS = ("docker==7.2.0",)
-
-
-def _agent(name: str, endpoint: str, target: LocalTarget, child: pulumi.ResourceOptions) -> DockerContainer:
-    """The endpoint's agent: restarts its router and instances when they stop or fail liveness."""
-    plan = environments.EnvironmentPlan(requirements=AGENT_REQUIREMENTS, base_image=target.base_image)
-    tag = environments.image_tag(plan)
-    image = ServingImage(f"{name}-agent-image", plan, tag, "the endpoint's agent", child)
-    try:
-        socket_path = local_plan.docker_socket()
-    except ValueError as exc:
-        raise pulumi.RunError(str(exc)) from None
-    props = local_plan.agent_container(endpoint, tag, socket_path)
-    return DockerContainer(
-        f"{name}-agent", props, pulumi.ResourceOptions(parent=child.parent, depends_on=[image])
-    )

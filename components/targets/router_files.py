@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
+from components.targets.host_files import read_json, whole_numbers, write_atomically
 from serving.router.config import files_digest
 from serving.router.nginx_conf import CONFIG_HEADER
 
@@ -23,39 +22,14 @@ CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace a file in one rename, so the watching router never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _whole_numbers(value: Any) -> Any:
-    # Pulumi carries every number as a float: 90 arrives in the provider as 90.0.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    return value
-
-
 def render_files(config: dict[str, Any], secrets: dict[str, Any]) -> tuple[str, str]:
     """(config.json text, secrets.json text) exactly as written; their digest is what the router reports.
 
     Rendered the same in the program and in the provider process, whatever Pulumi did to the numbers.
     """
     return (
-        json.dumps(_whole_numbers(config), indent=2, sort_keys=True),
-        json.dumps(_whole_numbers(secrets), indent=2, sort_keys=True),
+        json.dumps(whole_numbers(config), indent=2, sort_keys=True),
+        json.dumps(whole_numbers(secrets), indent=2, sort_keys=True),
     )
 
 
@@ -90,24 +64,13 @@ class _RouterFilesProvider(ResourceProvider):
         # again), an edited one shows as a change that the next update writes back.
         folder = Path(props.get("folder") or id_)
         try:
-            on_disk = {
-                "config": _read_json(folder / CONFIG_FILE),
-                "secrets": _read_json(folder / SECRETS_FILE),
-            }
+            on_disk = {"config": read_json(folder / CONFIG_FILE), "secrets": read_json(folder / SECRETS_FILE)}
         except FileNotFoundError:
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs={**props, **on_disk})
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
         shutil.rmtree(id_, ignore_errors=True)
-
-
-def _read_json(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        return _whole_numbers(json.loads(text))
-    except ValueError:
-        return {"unreadable": text[:200]}
 
 
 class RouterFiles(Resource):
