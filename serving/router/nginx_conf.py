@@ -7,6 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving.limits import (
+    KIB,
+    MAX_HEAD_BYTES,
+    MIB,
+    ROUTER_HEADER_BUFFER_BYTES,
+    ROUTER_LARGE_HEADER_BUFFER_BYTES,
+)
 from serving.router.config import RouterConfig, RouterSecrets
 from serving.router.nginx_maps import (
     UNKNOWN,
@@ -25,6 +32,8 @@ CONFIG_HEADER = "X-Mlendpoints-Config"
 # Must stay below the scorer's own keep-alive timeout (65 s), or nginx may reuse a connection the
 # scorer has just closed, and a POST that already went out on it fails with 502.
 UPSTREAM_KEEPALIVE_TIMEOUT_S = 4
+URI_TOO_LONG_PATH = "/_mle/uri-too-long"
+HEADER_TOO_LARGE_PATH = "/_mle/header-too-large"
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,40 @@ def _error_locations(config: RouterConfig) -> list[str]:
     )
     lines += _block(
         "location @mle_too_large",
-        [*tag, f"return 413 {json_body(f'Request body is larger than {config.max_body_mb} MB')};"],
+        [
+            *tag,
+            "return 413 "
+            + json_body(
+                f"Request body is larger than {config.max_body_mb} MiB ({config.max_body_mb * MIB} bytes)"
+            )
+            + ";",
+        ],
+    )
+    lines += _block(
+        f"location = {URI_TOO_LONG_PATH}",
+        [
+            "internal;",
+            *tag,
+            "return 414 "
+            + json_body(
+                "The request line (method, URL, HTTP version) is longer than the request head limit "
+                f"({ROUTER_LARGE_HEADER_BUFFER_BYTES} bytes): send long inputs in the body"
+            )
+            + ";",
+        ],
+    )
+    lines += _block(
+        f"location = {HEADER_TOO_LARGE_PATH}",
+        [
+            "internal;",
+            *tag,
+            "return 431 "
+            + json_body(
+                "The request line and headers are larger than the request head limit: keep them "
+                f"under {ROUTER_LARGE_HEADER_BUFFER_BYTES} bytes"
+            )
+            + ";",
+        ],
     )
     if config.auth_mode != "key":
         lines += _block(
@@ -293,6 +335,10 @@ def _front_server(
     body = [
         f"listen {layout.host}:{layout.port} backlog=4096;",
         f"root {layout.empty_dir};",
+        # nginx's own answers to an oversized head (494: its "header too large") become JSON. These
+        # requests have no URI yet, so the pages are URIs: a named location would answer 500.
+        f"error_page 414 = {URI_TOO_LONG_PATH};",
+        f"error_page 494 = {HEADER_TOO_LARGE_PATH};",
         *_block(f"location = {HEALTH_PATH}", [*health, 'return 200 "Healthy";']),
         *_routed_location("/score", config, layout, mirrored),
         *_routed_location("/swagger.json", config, layout, False),
@@ -338,6 +384,8 @@ def _mirror_server(config: RouterConfig, layout: Layout) -> list[str]:
     body = [
         f"listen unix:{layout.mirror_socket};",
         f"root {layout.empty_dir};",
+        # Heads arrive here already accepted by the front server, plus what it adds to them.
+        *_head_buffers(MAX_HEAD_BYTES),
         f"access_log {layout.access_log} mle_mirror_dropped if=$mle_mirror_dropped;",
         *_block(
             "location /",
@@ -391,6 +439,16 @@ def _side_servers(layout: Layout, generation: str) -> list[str]:
     return lines
 
 
+def _head_buffers(large_bytes: int) -> list[str]:
+    # A head that outgrows the small buffer moves, from its unfinished line on, into ONE large buffer:
+    # nginx then accepts every head up to large_bytes and none above large_bytes + the small buffer
+    # (serving/limits.py), whether the bytes are in a long URL, one long header or many headers.
+    return [
+        f"client_header_buffer_size {ROUTER_HEADER_BUFFER_BYTES // KIB}k;",
+        f"large_client_header_buffers 1 {large_bytes // KIB}k;",
+    ]
+
+
 def _http_block(
     config: RouterConfig,
     secrets: RouterSecrets,
@@ -411,6 +469,7 @@ def _http_block(
         "keepalive_requests 100000;",
         f"client_max_body_size {config.max_body_mb}m;",
         "client_body_buffer_size 1m;",
+        *_head_buffers(ROUTER_LARGE_HEADER_BUFFER_BYTES),
         *temp,
         "map_hash_max_size 65536;",
         "map_hash_bucket_size 128;",

@@ -120,10 +120,6 @@ class ScorerApp:
             response = error_response(InternalError("An unexpected internal error occurred. Check the logs."))
         self._finish(request, ids, response)
 
-    def error_bytes(self, error: ScorerError) -> bytes:
-        """A complete answer for a request that could not even be parsed."""
-        return self._encoder.encode(error_response(error), b"", close=True)
-
     # routes
 
     def _liveness(self, request: Request) -> Response:

@@ -36,12 +36,16 @@ class PayloadTooLarge(ScorerError):
     """The request body is larger than max_request_body_bytes."""
 
 
+class UriTooLong(ScorerError):
+    """The request line alone overflows the request head limit."""
+
+
 class UnsupportedMediaType(ScorerError):
     """A schema-decorated run() needs a JSON body."""
 
 
 class HeaderTooLarge(ScorerError):
-    """A request id header (or the header block) is too long."""
+    """A request id header, or the request head (request line and header lines), is too long."""
 
 
 class TooManyRequests(ScorerError):
@@ -85,6 +89,7 @@ _HTTP_STATUS = MappingProxyType(
         NotFound: 404,
         MethodNotAllowed: 405,
         PayloadTooLarge: 413,
+        UriTooLong: 414,
         UnsupportedMediaType: 415,
         TooManyRequests: 429,
         HeaderTooLarge: 431,

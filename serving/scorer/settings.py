@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from serving.limits import MAX_BODY_BYTES
+
 DEFAULT_APP_ROOT = "/var/azureml-app"
 
 
@@ -37,9 +39,8 @@ class ScorerSettings(BaseSettings):
     service_name: str = Field("ML service", validation_alias=_env("SERVICE_NAME"))
     service_version: str = Field("1.0", validation_alias=_env("SERVICE_VERSION"))
     service_path_prefix: str = Field("", validation_alias=_env("SERVICE_PATH_PREFIX"))
-    max_request_body_bytes: int = Field(
-        100 * 1024 * 1024, ge=1, validation_alias=_env("MAX_REQUEST_BODY_BYTES")
-    )
+    # The router's client_max_body_size is the same number (serving/limits.py): change both or neither.
+    max_request_body_bytes: int = Field(MAX_BODY_BYTES, ge=1, validation_alias=_env("MAX_REQUEST_BODY_BYTES"))
     keepalive_timeout_s: float = Field(65.0, gt=0, validation_alias=_env("KEEPALIVE_TIMEOUT_S"))
     graceful_timeout_s: float = Field(10.0, ge=0, validation_alias=_env("GRACEFUL_TIMEOUT_S"))
 

@@ -11,6 +11,7 @@ import socket
 import time
 from types import FrameType
 
+from serving.limits import MAX_HEAD_BYTES
 from serving.scorer.logs import flush_streams
 from serving.scorer.messages import HeadEncoder
 from serving.scorer.responses import startup_answer
@@ -208,7 +209,7 @@ class Supervisor:
 def _read_request(conn: socket.socket) -> tuple[str, str]:
     """Method and path of a probe; the body is read and dropped so closing does not reset the connection."""
     data = b""
-    while b"\r\n\r\n" not in data and len(data) < 65536:
+    while b"\r\n\r\n" not in data and len(data) < MAX_HEAD_BYTES:
         chunk = conn.recv(65536)
         if not chunk:
             break
