@@ -79,7 +79,9 @@ class ClusterLimits(_Message):
     name: str = Field(description="Compute cluster name.")
     min_instances: int = Field(default=0, ge=0, description="Nodes kept when idle.")
     max_instances: int = Field(default=1, ge=1, description="Most nodes at once.")
-    idle_time_before_scale_down: int = Field(default=120, ge=0, description="Idle seconds before a node stops.")
+    idle_time_before_scale_down: int = Field(
+        default=120, ge=0, description="Idle seconds before a node stops."
+    )
     low_priority: bool = Field(default=False, description="Nodes may be preempted (taken away) mid-job.")
 
 

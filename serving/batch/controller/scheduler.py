@@ -1,0 +1,234 @@
+"""The scheduler: node messages against the store, and the periodic pass (expiry, merge, logs, scaling)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from serving.batch.controller.agent import Agent, NodeInfo
+from serving.batch.controller.config import ConfigWatcher
+from serving.batch.controller.errors import AgentError, MergeError
+from serving.batch.controller.joblogs import JobLogs, failure_summary
+from serving.batch.controller.jobs import JobSpec
+from serving.batch.controller.merge import merge_parts, remove_parts
+from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desired_nodes
+from serving.batch.controller.settings import ControllerSettings
+from serving.batch.controller.store import TERMINAL, Store
+from serving.batch.protocol import (
+    Completion,
+    CompletionAnswer,
+    Heartbeat,
+    HeartbeatAnswer,
+    Lease,
+    LeaseRequest,
+)
+
+log = logging.getLogger("serving.batch.controller")
+# Completions wake the scheduler so a finished job is merged at once, but passes stay this far apart.
+MIN_PASS_GAP_S = 0.05
+
+
+def part_path(spec: JobSpec, idx: int, attempt: int) -> str:
+    """Unique per attempt: a stale attempt can never write over the accepted one."""
+    return os.path.join(spec.parts_folder, f"mb{idx:06d}-a{attempt}.part")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: Store,
+        watcher: ConfigWatcher,
+        settings: ControllerSettings,
+        agent: Agent | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.watcher = watcher
+        self.settings = settings
+        self.agent = agent
+        self.clock = clock
+        self.logs = JobLogs()
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
+        self._scale_due = True
+        self._last_scale = float("-inf")
+        self._last_progress = float("-inf")
+        self._progress_seen: dict[str, tuple[int, ...]] = {}
+
+    # ------------------------------------------------------------------ node API
+
+    def lease(self, request: LeaseRequest) -> Lease | None:
+        now = self.clock()
+        lease = self.store.lease(request, now, part_path)
+        if lease is not None:
+            with self._lock:
+                self._active[request.node] = now
+        return lease
+
+    def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
+        return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))
+
+    def complete(self, done: Completion) -> CompletionAnswer:
+        accepted = self.store.complete(done, self.clock(), os.path.isfile)
+        self.wake.set()
+        return CompletionAnswer(accepted=accepted)
+
+    def job_submitted(self) -> None:
+        """A new job: ask for nodes now rather than at the next scaling interval."""
+        self._scale_due = True
+        self.wake.set()
+
+    # ------------------------------------------------------------------ the periodic pass
+
+    def start(self) -> None:
+        """After a (re)start: leases get a fresh expiry; parts left by a finalize that was cut short go."""
+        now = self.clock()
+        recovered = self.store.recover(now)
+        if recovered:
+            log.info(
+                "resumed with %d leased mini-batches; their nodes have %.0f s to heartbeat",
+                recovered,
+                self.settings.lease_expiry_s,
+            )
+        for job in self.store.jobs(statuses=TERMINAL):
+            if job.finalized and os.path.isdir(job.spec.parts_folder):
+                remove_parts(Path(job.spec.parts_folder))
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the scheduler must outlive any one bad pass
+                log.exception("scheduler pass failed; trying again")
+            stop.wait(MIN_PASS_GAP_S)
+            self.wake.wait(self.settings.tick_interval_s)
+            self.wake.clear()
+
+    def tick(self) -> None:
+        now = self.clock()
+        self.watcher.poll()
+        for job, idx in self.store.expire(now, self.settings.lease_expiry_s):
+            log.warning(
+                "lease of job %s mini-batch %d expired (its node stopped heartbeating); requeued", job, idx
+            )
+        for name in self.store.settle():
+            self.finalize(name)
+        if now - self._last_progress >= self.settings.progress_interval_s:
+            self._last_progress = now
+            self.write_progress(now)
+        if self.agent is not None and (
+            self._scale_due or now - self._last_scale >= self.settings.scale_interval_s
+        ):
+            self._scale_due = False
+            self._last_scale = now
+            self.scale(self.agent, now)
+
+    def write_progress(self, now: float) -> None:
+        for job in self.store.jobs(statuses=("Queued", "Running")):
+            counts = self.store.counts(job.spec.name)
+            seen = (*counts.minibatches.values(), counts.rows, counts.failed_tries)
+            if self._progress_seen.get(job.spec.name) != seen:
+                self._progress_seen[job.spec.name] = seen
+                self.logs.progress(job, counts, now)
+
+    def finalize(self, name: str) -> None:
+        """Merge (append_row), write the job's logs, record the end, delete the parts: in that order.
+
+        Killed anywhere before the end is recorded, the whole step runs again and gives the same result
+        (the merge rewrites the same file from the same accepted parts); after it, only the parts'
+        deletion is left, which start() finishes.
+        """
+        job = self.store.job(name)
+        spec, now = job.spec, self.clock()
+        status, error = "Canceled", job.error
+        if job.status != "Canceled":
+            batches = self.store.minibatches(name)
+            failed = [b for b in batches if b.state == "failed"]
+            status = "Failed" if job.error else "Completed"
+            if not job.error and len(failed) == len(batches):
+                # Azure fails such a job with "There is no succeeded mini batch item returned from run()"
+                # (how-to-troubleshoot-batch-endpoints); ours says which mini-batches, files and errors.
+                status, error = "Failed", f"No mini-batch succeeded: all {len(failed)} failed."
+            try:
+                if spec.settings.output_action == "append_row" and any(
+                    b.state == "succeeded" for b in batches
+                ):
+                    merge_parts(self.store.accepted_parts(name), Path(spec.output_file))
+            except (MergeError, OSError) as exc:
+                status = "Failed"
+                error = f"The output file {spec.output_file_uri} could not be written: {exc}. {error or ''}"
+            if status == "Failed":
+                error = failure_summary((error or "").strip(), failed)
+        final = dataclasses.replace(job, status=status, error=error, ended_at=job.ended_at or now)
+        try:
+            self.logs.final(
+                final, self.store.counts(name), self.store.minibatches(name), self.store.attempts(name), now
+            )
+        except OSError as exc:
+            log.error("job %s: its logs could not be written: %s", name, exc)
+        self.store.finish(name, status, error, now)
+        self._progress_seen.pop(name, None)
+        remove_parts(Path(spec.parts_folder))
+        log.info("job %s %s", name, status.lower())
+
+    # ------------------------------------------------------------------ scaling
+
+    def scale(self, agent: Agent, now: float) -> None:
+        try:
+            nodes = [n for n in agent.nodes() if n.status in LIVE_STATES]
+        except AgentError as exc:
+            log.warning("scaling skipped: %s", exc)
+            return
+        busy = self.store.busy_nodes()
+        config = self.watcher.current.config
+        with self._lock:
+            live = {n.name for n in nodes}
+            self._active = {name: t for name, t in self._active.items() if name in live}
+            for node in nodes:
+                self._active[node.name] = now if node.name in busy else self._active.get(node.name, now)
+            active = dict(self._active)
+        for deployment in sorted({*config.deployments, *(n.deployment for n in nodes)}):
+            mine = [n for n in nodes if n.deployment == deployment]
+            views = [NodeView(n.name, n.name in busy, active[n.name]) for n in mine]
+            spec = config.deployments.get(deployment)
+            if spec is None:  # the deployment is gone: its idle nodes go too
+                self._apply(agent, deployment, None, [v.name for v in views if not v.busy], mine)
+                continue
+            desired = desired_nodes(
+                self.store.demand(deployment), spec.settings.max_concurrency_per_instance, spec.cluster
+            )
+            decision = decide(desired, spec.cluster, views, now)
+            self._apply(agent, deployment, decision.ensure, list(decision.remove), mine)
+
+    def _apply(
+        self, agent: Agent, deployment: str, ensure: int | None, remove: list[str], nodes: list[NodeInfo]
+    ) -> None:
+        if ensure is not None:
+            try:
+                started = agent.ensure(deployment, ensure)
+                with self._lock:  # a new node's idle time counts from when it was asked for
+                    for name in started:
+                        self._active.setdefault(name, self.clock())
+                log.info(
+                    "deployment %s: asked for %d nodes (had %d): %s",
+                    deployment,
+                    ensure,
+                    len(nodes),
+                    ", ".join(started),
+                )
+            except AgentError as exc:
+                log.warning("deployment %s: could not get %d nodes: %s", deployment, ensure, exc)
+        for name in remove:
+            try:
+                agent.remove(name)
+                log.info("deployment %s: removed idle node %s", deployment, name)
+            except AgentError as exc:
+                log.warning("deployment %s: could not remove node %s: %s", deployment, name, exc)
+            with self._lock:
+                self._active.pop(name, None)

@@ -1,0 +1,573 @@
+"""Durable job store: SQLite in WAL mode; every step that matters for exactly-once is one transaction.
+
+Tables: `jobs` (one row per job, its JobSpec as JSON), `minibatches` (state pending | leased |
+succeeded | failed | canceled, the current attempt's token, failure count, accepted part file) and
+`attempts` (one row per lease handed out: who ran it, how it ended; completions are answered from it,
+so a repeated completion with the same token gets the same answer).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.batch.controller.errors import Conflict, NotFound
+from serving.batch.controller.jobs import JobSpec
+from serving.batch.controller.minibatches import after_failure, threshold_exceeded
+from serving.batch.controller.scaling import JobDemand
+from serving.batch.protocol import Completion, Lease, LeaseRequest
+
+ACTIVE = ("Queued", "Running", "Finalizing")
+TERMINAL = ("Completed", "Failed", "Canceled")
+STATES = ("pending", "leased", "succeeded", "failed", "canceled")
+_BY_STATE = "minibatches INDEXED BY minibatches_state"  # see the index's comment in _SCHEMA
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    deployment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    total_files INTEGER NOT NULL,
+    total_minibatches INTEGER NOT NULL,
+    failed_files INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    finalized INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs (status, deployment, seq);
+CREATE TABLE IF NOT EXISTS minibatches (
+    job TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    files TEXT NOT NULL,
+    nfiles INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    token TEXT,
+    node TEXT,
+    process INTEGER,
+    heartbeat_at REAL,
+    leased_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    failure TEXT,
+    last_error TEXT,
+    elapsed REAL,
+    rows INTEGER,
+    part_path TEXT,
+    PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+-- Scheduling reads go through this index (INDEXED BY): without statistics SQLite would rather scan a
+-- job's every mini-batch by primary key, which makes each lease cost O(job size).
+CREATE INDEX IF NOT EXISTS minibatches_state ON minibatches (state, job, idx);
+CREATE UNIQUE INDEX IF NOT EXISTS minibatches_token ON minibatches (token) WHERE token IS NOT NULL;
+CREATE TABLE IF NOT EXISTS attempts (
+    token TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    process INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    outcome TEXT,
+    accepted INTEGER,
+    failure TEXT,
+    error TEXT,
+    elapsed REAL,
+    rows INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job, idx, attempt);
+"""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    spec: JobSpec
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    total_files: int
+    total_minibatches: int
+    failed_files: int
+    error: str | None
+    finalized: bool
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Mini-batches by state, files and rows of one job."""
+
+    minibatches: dict[str, int]
+    files: dict[str, int]
+    rows: int
+    failed_tries: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.minibatches["pending"] + self.minibatches["leased"]
+
+
+@dataclass(frozen=True)
+class MiniBatchRow:
+    idx: int
+    files: list[str]
+    state: str
+    attempt: int
+    failures: int
+    failure: str | None
+    last_error: str | None
+    rows: int | None
+    part_path: str | None
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    idx: int
+    attempt: int
+    node: str
+    process: int
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    accepted: bool
+    failure: str | None
+    error: str | None
+    elapsed: float | None
+    rows: int | None
+
+
+PartPath = Callable[[JobSpec, int, int], str]
+
+
+class Store:
+    """One SQLite connection shared by the HTTP threads and the scheduler, guarded by a lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        # WAL + synchronous=NORMAL: a commit survives a killed process (it is in the WAL file);
+        # a host crash may lose the last commits, which only re-runs attempts that were never merged.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._specs: dict[str, JobSpec] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _txn(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    def _spec(self, db: sqlite3.Connection, name: str) -> JobSpec:
+        spec = self._specs.get(name)
+        if spec is None:
+            (text,) = db.execute("SELECT spec FROM jobs WHERE name = ?", (name,)).fetchone()
+            spec = self._specs[name] = JobSpec.model_validate_json(text)
+        return spec
+
+    # ------------------------------------------------------------------ jobs
+
+    def recover(self, now: float) -> int:
+        """After a restart nobody knows whether leased work is alive: give every lease a fresh expiry."""
+        with self._txn() as db:
+            return db.execute(
+                "UPDATE minibatches SET heartbeat_at = ? WHERE state = 'leased'", (now,)
+            ).rowcount
+
+    def create_job(self, spec: JobSpec, batches: list[list[str]], now: float) -> None:
+        with self._txn() as db:
+            try:
+                db.execute(
+                    "INSERT INTO jobs (name, deployment, status, spec, created_at, total_files,"
+                    " total_minibatches) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
+                    (
+                        spec.name,
+                        spec.deployment,
+                        spec.model_dump_json(),
+                        now,
+                        sum(map(len, batches)),
+                        len(batches),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"a job named {spec.name!r} already exists") from None
+            db.executemany(
+                "INSERT INTO minibatches (job, idx, files, nfiles, state) VALUES (?, ?, ?, ?, 'pending')",
+                ((spec.name, idx, json.dumps(files), len(files)) for idx, files in enumerate(batches)),
+            )
+
+    def _job_row(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> JobRow:
+        name, status, created, started, ended, files, batches, failed, error, finalized = row
+        return JobRow(
+            self._spec(db, name),
+            status,
+            created,
+            started,
+            ended,
+            files,
+            batches,
+            failed,
+            error,
+            bool(finalized),
+        )
+
+    _JOB_COLUMNS = (
+        "name, status, created_at, started_at, ended_at, total_files, total_minibatches, failed_files,"
+        " error, finalized"
+    )
+
+    def job(self, name: str) -> JobRow:
+        with self._read() as db:
+            row = db.execute(f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job named {name!r} on this endpoint")
+            return self._job_row(db, row)
+
+    def jobs(self, deployment: str | None = None, statuses: tuple[str, ...] | None = None) -> list[JobRow]:
+        """Jobs, newest first."""
+        where, args = [], []
+        if deployment is not None:
+            where.append("deployment = ?")
+            args.append(deployment)
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {self._JOB_COLUMNS} FROM jobs{clause} ORDER BY seq DESC", args
+            ).fetchall()
+            return [self._job_row(db, row) for row in rows]
+
+    def counts(self, name: str) -> Counts:
+        batches = dict.fromkeys(STATES, 0)
+        files = dict.fromkeys(STATES, 0)
+        rows = tries = 0
+        with self._read() as db:
+            for state, count, nfiles, nrows, failures in db.execute(
+                "SELECT state, COUNT(*), SUM(nfiles), SUM(COALESCE(rows, 0)), SUM(failures)"
+                " FROM minibatches WHERE job = ? GROUP BY state",
+                (name,),
+            ):
+                batches[state], files[state] = count, nfiles
+                tries += failures
+                if state == "succeeded":
+                    rows = nrows
+        return Counts(batches, files, rows, tries)
+
+    def cancel(self, name: str, now: float) -> None:
+        with self._txn() as db:
+            row = db.execute("SELECT status FROM jobs WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"no job named {name!r} on this endpoint")
+            if row[0] == "Canceled":
+                return
+            if row[0] not in ("Queued", "Running"):
+                raise Conflict(f"job {name!r} is {row[0]}; only a queued or running job can be canceled")
+            self._abandon_rest(db, name, now)
+            db.execute(
+                "UPDATE jobs SET status = 'Canceled', ended_at = ?, error = 'Canceled on request.'"
+                " WHERE name = ?",
+                (now, name),
+            )
+
+    def _abandon_rest(self, db: sqlite3.Connection, name: str, now: float) -> None:
+        db.execute(
+            "UPDATE attempts SET outcome = 'canceled', accepted = 0, ended_at = ? WHERE token IN"
+            f" (SELECT token FROM {_BY_STATE} WHERE state = 'leased' AND job = ?)",
+            (now, name),
+        )
+        db.execute(
+            f"UPDATE {_BY_STATE} SET state = 'canceled' WHERE state IN ('pending', 'leased') AND job = ?",
+            (name,),
+        )
+
+    # ------------------------------------------------------------------ node messages
+
+    def lease(self, req: LeaseRequest, now: float, part_path: PartPath) -> Lease | None:
+        """Hand the lowest pending mini-batch of the oldest active job (of the worker's job, if bound)."""
+        with self._txn() as db:
+            query = "SELECT name FROM jobs WHERE status IN ('Queued', 'Running') AND deployment = ?"
+            args: list[object] = [req.deployment]
+            if req.job is not None:
+                query += " AND name = ?"
+                args.append(req.job)
+            for (name,) in db.execute(query + " ORDER BY seq", args).fetchall():
+                spec = self._spec(db, name)
+                nodes = {
+                    n
+                    for (n,) in db.execute(
+                        f"SELECT DISTINCT node FROM {_BY_STATE} WHERE state = 'leased' AND job = ?",
+                        (name,),
+                    )
+                }
+                if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
+                    continue  # the job already runs on instance_count nodes
+                row = db.execute(
+                    f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
+                    " ORDER BY idx LIMIT 1",
+                    (name,),
+                ).fetchone()
+                if row is None:
+                    continue
+                idx, files, attempt = row
+                token = f"{secrets.token_urlsafe(12)}.{idx}.{attempt}"
+                part = part_path(spec, idx, attempt)
+                db.execute(
+                    "UPDATE minibatches SET state = 'leased', attempt = ?, token = ?, node = ?, process = ?,"
+                    " heartbeat_at = ?, leased_at = ?, part_path = ? WHERE job = ? AND idx = ?",
+                    (attempt + 1, token, req.node, req.process, now, now, part, name, idx),
+                )
+                db.execute(
+                    "INSERT INTO attempts (token, job, idx, attempt, node, process, started_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (token, name, idx, attempt, req.node, req.process, now),
+                )
+                db.execute(
+                    "UPDATE jobs SET status = 'Running', started_at = ? WHERE name = ? AND status = 'Queued'",
+                    (now, name),
+                )
+                settings = spec.settings
+                return Lease(
+                    token=token,
+                    job=name,
+                    minibatch=idx,
+                    attempt=attempt,
+                    files=json.loads(files),
+                    timeout_s=float(settings.retry_settings.timeout),
+                    output_action=settings.output_action,
+                    part_path=part,
+                    output_path=spec.output_folder,
+                    user_log_dir=spec.job_folder,
+                    logging_level=settings.logging_level,
+                )
+        return None
+
+    def heartbeat(self, tokens: list[str], now: float) -> list[str]:
+        """Refresh live leases; the tokens whose work should stop are returned."""
+        abandon = []
+        with self._txn() as db:
+            for token in tokens:
+                updated = db.execute(
+                    "UPDATE minibatches SET heartbeat_at = ? WHERE token = ? AND state = 'leased'",
+                    (now, token),
+                ).rowcount
+                if not updated:
+                    abandon.append(token)
+        return abandon
+
+    def complete(self, done: Completion, now: float, part_ok: Callable[[str], bool]) -> bool:
+        """Settle the current attempt (one transaction); False for any other attempt's token."""
+        with self._txn() as db:
+            attempt = db.execute(
+                "SELECT job, idx, outcome, accepted FROM attempts WHERE token = ?", (done.token,)
+            ).fetchone()
+            if attempt is None:
+                return False
+            name, idx, outcome, accepted = attempt
+            if outcome is not None:  # the same completion again (its answer was lost): same answer
+                return bool(accepted) and outcome == done.outcome
+            state, token, nfiles, failures, part = db.execute(
+                "SELECT state, token, nfiles, failures, part_path FROM minibatches WHERE job = ? AND idx = ?",
+                (name, idx),
+            ).fetchone()
+            if state != "leased" or token != done.token:
+                self._end_attempt(db, done, now, "refused", accepted=False)
+                return False
+            spec = self._spec(db, name)
+            outcome, failure, error = done.outcome, done.failure, done.error
+            if outcome == "succeeded" and spec.settings.output_action == "append_row" and not part_ok(part):
+                outcome, failure = "failed", "exception"
+                error = f"the node reported success but its part file {part} is missing"
+            if outcome == "succeeded":
+                db.execute(
+                    "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?"
+                    " WHERE job = ? AND idx = ?",
+                    (done.node, done.process, done.elapsed_s, done.rows, name, idx),
+                )
+                self._end_attempt(db, done, now, "succeeded", accepted=True)
+                return True
+            failures += 1
+            next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
+            db.execute(
+                "UPDATE minibatches SET state = ?, token = CASE WHEN ? = 'pending' THEN NULL ELSE token END,"
+                " failures = ?, failure = ?, last_error = ?, elapsed = ? WHERE job = ? AND idx = ?",
+                (next_state, next_state, failures, failure, error, done.elapsed_s, name, idx),
+            )
+            self._end_attempt(db, done, now, "failed", accepted=True, failure=failure, error=error)
+            if next_state == "failed":
+                self._count_failed_files(db, spec, nfiles, now)
+            return True
+
+    def _end_attempt(
+        self,
+        db: sqlite3.Connection,
+        done: Completion,
+        now: float,
+        outcome: str,
+        *,
+        accepted: bool,
+        failure: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        db.execute(
+            "UPDATE attempts SET outcome = ?, accepted = ?, ended_at = ?, failure = ?, error = ?,"
+            " elapsed = ?, rows = ? WHERE token = ?",
+            (outcome, int(accepted), now, failure, error, done.elapsed_s, done.rows, done.token),
+        )
+
+    def _count_failed_files(self, db: sqlite3.Connection, spec: JobSpec, nfiles: int, now: float) -> None:
+        (failed, error) = db.execute(
+            "UPDATE jobs SET failed_files = failed_files + ? WHERE name = ? RETURNING failed_files, error",
+            (nfiles, spec.name),
+        ).fetchall()[0]
+        threshold = spec.settings.error_threshold
+        if error is None and threshold_exceeded(failed, threshold):
+            # Azure: "If the error count for the entire input goes above this value, the batch scoring job
+            # is terminated" (reference-yaml-deployment-batch); the rest of the work is abandoned.
+            db.execute(
+                "UPDATE jobs SET error = ? WHERE name = ?",
+                (f"error_threshold {threshold} exceeded: {failed} input files failed.", spec.name),
+            )
+            self._abandon_rest(db, spec.name, now)
+
+    def expire(self, now: float, expiry_s: float) -> list[tuple[str, int]]:
+        """Leases not heartbeated for expiry_s go back to pending, not counted as failed tries."""
+        with self._read() as db:  # most passes find nothing: no write transaction for them
+            if (
+                db.execute(
+                    f"SELECT 1 FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ? LIMIT 1",
+                    (now - expiry_s,),
+                ).fetchone()
+                is None
+            ):
+                return []
+        with self._txn() as db:
+            expired = db.execute(
+                f"SELECT job, idx, token FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ?",
+                (now - expiry_s,),
+            ).fetchall()
+            for job, idx, token in expired:
+                db.execute(
+                    "UPDATE attempts SET outcome = 'expired', accepted = 0, ended_at = ? WHERE token = ?",
+                    (now, token),
+                )
+                db.execute(
+                    "UPDATE minibatches SET state = 'pending', token = NULL WHERE job = ? AND idx = ?",
+                    (job, idx),
+                )
+        return [(job, idx) for job, idx, _ in expired]
+
+    # ------------------------------------------------------------------ scheduling and finalizing
+
+    def demand(self, deployment: str) -> list[JobDemand]:
+        with self._read() as db:
+            names = db.execute(
+                "SELECT name FROM jobs WHERE status IN ('Queued', 'Running') AND deployment = ? ORDER BY seq",
+                (deployment,),
+            ).fetchall()
+            demand = []
+            for (name,) in names:
+                (outstanding,) = db.execute(
+                    f"SELECT COUNT(*) FROM {_BY_STATE} WHERE state IN ('pending', 'leased') AND job = ?",
+                    (name,),
+                ).fetchone()
+                demand.append(JobDemand(self._spec(db, name).settings.instance_count, outstanding))
+            return demand
+
+    def busy_nodes(self) -> set[str]:
+        with self._read() as db:
+            return {
+                node
+                for (node,) in db.execute(f"SELECT DISTINCT node FROM {_BY_STATE} WHERE state = 'leased'")
+            }
+
+    def settle(self) -> list[str]:
+        """Jobs with nothing pending or leased become Finalizing; returns every job that needs finalizing."""
+        with self._txn() as db:
+            # One write transaction per pass; the scheduler runs passes after completions, not per request.
+            db.execute(
+                "UPDATE jobs SET status = 'Finalizing' WHERE status IN ('Queued', 'Running') AND NOT EXISTS"
+                f" (SELECT 1 FROM {_BY_STATE} WHERE state IN ('pending', 'leased') AND job = jobs.name)"
+            )
+            rows = db.execute(
+                "SELECT name FROM jobs WHERE status = 'Finalizing' OR (status = 'Canceled' AND finalized = 0)"
+                " ORDER BY seq"
+            ).fetchall()
+        return [name for (name,) in rows]
+
+    def accepted_parts(self, name: str) -> list[tuple[int, str]]:
+        """The accepted part files of a job, in mini-batch order: what the merge concatenates."""
+        with self._read() as db:
+            return db.execute(
+                "SELECT idx, part_path FROM minibatches WHERE job = ? AND state = 'succeeded' ORDER BY idx",
+                (name,),
+            ).fetchall()
+
+    def finish(self, name: str, status: str, error: str | None, now: float) -> None:
+        with self._txn() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, error = ?, ended_at = COALESCE(ended_at, ?), finalized = 1"
+                " WHERE name = ?",
+                (status, error, now, name),
+            )
+
+    def minibatches(self, name: str) -> list[MiniBatchRow]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, files, state, attempt, failures, failure, last_error, rows, part_path"
+                " FROM minibatches WHERE job = ? ORDER BY idx",
+                (name,),
+            ).fetchall()
+        return [MiniBatchRow(r[0], json.loads(r[1]), *r[2:]) for r in rows]
+
+    def attempts(self, name: str) -> list[AttemptRow]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT idx, attempt, node, process, started_at, ended_at, outcome, COALESCE(accepted, 0),"
+                " failure, error, elapsed, rows FROM attempts WHERE job = ? ORDER BY idx, attempt",
+                (name,),
+            ).fetchall()
+        return [
+            AttemptRow(
+                idx=r[0],
+                attempt=r[1],
+                node=r[2],
+                process=r[3],
+                started_at=r[4],
+                ended_at=r[5],
+                outcome=r[6],
+                accepted=bool(r[7]),
+                failure=r[8],
+                error=r[9],
+                elapsed=r[10],
+                rows=r[11],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Batch node: worker processes that run a deployment's driver on leased mini-batches."""

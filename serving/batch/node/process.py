@@ -1,0 +1,86 @@
+"""One worker process as the supervisor sees it: spawn, hand a lease, kill, say how it ended."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+from multiprocessing.process import BaseProcess
+
+from serving.batch.node.logfiles import process_name
+from serving.batch.node.worker import WorkerConfig, worker_main
+from serving.batch.protocol import Lease
+
+_JOIN_S = 5.0
+
+
+class WorkerProcess:
+    """A spawned worker: a fresh interpreter (no inherited locks or threads), killable at any time."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.config = config
+        self.number = config.process
+        self.name = process_name(config.process)
+        # Set by the first lease: the worker serves that job only (drivers read its env in init()).
+        self.job: str | None = None
+        self.initialized = False
+        self.conn, child_conn = context.Pipe(duplex=True)
+        self._process: BaseProcess = context.Process(
+            target=worker_main, args=(child_conn, config), name=self.name, daemon=True
+        )
+        self._process.start()
+        child_conn.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    @property
+    def sentinel(self) -> int:
+        return self._process.sentinel
+
+    def is_alive(self) -> bool:
+        return self._process.is_alive()
+
+    def send(self, lease: Lease) -> None:
+        self.conn.send_bytes(lease.model_dump_json().encode())
+
+    def kill(self) -> None:
+        """SIGKILL and reap: run() may be stuck in C code, only the kernel can stop it."""
+        with contextlib.suppress(OSError, ValueError):
+            self._process.kill()
+        self.reap()
+
+    def reap(self) -> None:
+        self._process.join(_JOIN_S)
+        self.conn.close()
+
+    def retire(self) -> None:
+        """Ask the worker to exit (end of its job, node stopping); kill it if it does not."""
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send_bytes(b"")
+        self._process.join(_JOIN_S)
+        if self._process.is_alive():
+            self.kill()
+        self.conn.close()
+
+    def describe_exit(self) -> str:
+        """How the process ended, for a Completion's error: the signal and what usually sends it."""
+        code = self._process.exitcode
+        who = f"worker process {self.name} (pid {self.pid})"
+        if code is None:
+            return f"{who} stopped answering"
+        if code >= 0:
+            return f"{who} exited with code {code}"
+        signum = -code
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        hint = ""
+        if signum == signal.SIGKILL:
+            hint = " (the kernel's OOM killer sends it when the node runs out of memory)"
+        elif signum == signal.SIGSEGV:
+            hint = " (a segmentation fault in native code)"
+        return f"{who} was killed by {name} (signal {signum}){hint}"

@@ -1,0 +1,147 @@
+"""What run() returned -> the append_row lines Azure ML writes, and the part file that holds them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Longest file list an error message names before it says "... and N more".
+_MAX_FILES_NAMED = 20
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rendered output of one run() call: the text to append and how many rows it holds."""
+
+    text: str
+    count: int
+
+
+class ResultError(Exception):
+    """run() returned something that is not a list or a DataFrame, or fewer rows than inputs."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def is_dataframe(result: object) -> bool:
+    """pandas is the user's dependency, not ours: recognise a DataFrame by what we call on it."""
+    return all(hasattr(result, name) for name in ("to_csv", "columns", "itertuples")) and hasattr(
+        result, "__len__"
+    )
+
+
+def render_rows(result: object) -> Rows:
+    """The append_row text for what run() returned: exactly what Azure writes to the output file.
+
+    The contract, from Azure's docs:
+
+    * https://learn.microsoft.com/azure/machine-learning/how-to-batch-scoring-script ("Author scoring
+      scripts for batch deployments"): run() "should return a pandas DataFrame or an array/list. Each
+      returned output element indicates one successful run of an input element in the input mini_batch";
+      "Although pandas DataFrame may contain column names, they are not included in the output file";
+      complex elements "will be transformed to string".
+    * https://learn.microsoft.com/azure/machine-learning/v1/how-to-debug-parallel-run-step (the runtime
+      batch deployments run on): append_row "will be created in the output folder to append all outputs
+      separated by line"; "One output element is expected for one input element".
+
+    How the rows look in the file is what Azure's own samples read back:
+
+    * a DataFrame: one line per row, the values separated by one space, no header, no index. The
+      azureml-examples notebooks sdk/python/endpoints/batch/deploy-models/imagenet-classifier/
+      imagenet-classifier-batch.ipynb and mnist-classifier/mnist-batch.ipynb (drivers returning
+      ``pd.DataFrame(results)``) read it with
+      ``pd.read_csv("named-outputs/score/predictions.csv", header=None, names=[...], sep=" ")``; the
+      row text is pandas' own ``DataFrame.to_csv(sep=" ", header=False, index=False)`` (quotes around
+      values holding a space or a quote, empty for NaN/None), which that read_csv call parses back.
+    * a list: one line per element, ``str(element)`` (a list element is its Python repr): the 2022
+      how-to-mlflow-batch page of the same docs reads such a file with
+      ``ast.literal_eval(f.read().replace("\\n", ","))`` and warns that it "may not be a regular CSV file".
+      The v1 page's sample driver returns strings such as ``f"{name}: {digit}"``, one line each.
+    """
+    if is_dataframe(result):
+        frame: Any = result
+        count = len(frame)
+        if count == 0:
+            return Rows(text="", count=0)
+        text = frame.to_csv(sep=" ", header=False, index=False)
+        if not isinstance(text, str):
+            raise ResultError("exception", f"DataFrame.to_csv() returned {type(text).__name__}, not text")
+        return Rows(text=_normalise_newlines(text), count=count)
+    if isinstance(result, (list, tuple)) or _is_array(result):
+        elements = list(result)  # type: ignore[call-overload]
+        return Rows(text="".join(f"{element}\n" for element in elements), count=len(elements))
+    if result is None:
+        raise ResultError(
+            "exception",
+            "run() returned None; it must return a list (one element per input file or row) "
+            "or a pandas DataFrame",
+        )
+    raise ResultError(
+        "exception",
+        f"run() returned {type(result).__module__}.{type(result).__qualname__}; it must return a list "
+        "(one element per input file or row) or a pandas DataFrame",
+    )
+
+
+def check_row_count(rows: Rows, files: Sequence[str]) -> None:
+    """Fewer rows than input files fails the mini-batch (more is fine: a file may give many rows)."""
+    if rows.count < len(files):
+        raise ResultError(
+            "too_few_rows",
+            f"run() returned {rows.count} row(s) for {len(files)} input file(s); each returned element "
+            f"counts as one input that succeeded, so every input needs at least one: {name_files(files)}",
+        )
+
+
+def name_files(files: Sequence[str]) -> str:
+    """The files of a mini-batch for a one-paragraph message."""
+    named = ", ".join(files[:_MAX_FILES_NAMED])
+    more = len(files) - _MAX_FILES_NAMED
+    return f"{named} ... and {more} more" if more > 0 else named
+
+
+def write_part(path: str, text: str) -> None:
+    """Durably create `path` with `text`: temporary file, fsync, rename, fsync of the folder."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        _remove(temporary)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_part(path: str) -> None:
+    """Delete a part file the controller will never merge (missing is fine)."""
+    _remove(path)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _is_array(result: object) -> bool:
+    # A numpy array or a pandas Series is "an array" in Azure's words; iterate it like a list.
+    return hasattr(result, "dtype") and hasattr(result, "__len__") and hasattr(result, "__iter__")
+
+
+def _normalise_newlines(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"

@@ -1,0 +1,251 @@
+"""A worker process: the job's environment and logs, the driver's init() once, then run() per lease."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Literal
+
+from serving.batch.node.driver import Driver, DriverError, call_init, load_driver
+from serving.batch.node.logfiles import UserLogs, process_name
+from serving.batch.node.rows import ResultError, check_row_count, name_files, render_rows, write_part
+from serving.batch.protocol import Lease
+from serving.scorer.script import describe_exception, format_traceback
+
+_PR_SET_PDEATHSIG = 1
+_LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s [%(process)d] %(name)s - %(message)s"
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker process needs besides its leases (picklable: it crosses the spawn)."""
+
+    node: str
+    process: int
+    app_root: str
+    entry_script: str | None
+    model_dir: str | None
+    supervisor_pid: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result, sent to the supervisor, which turns it into a Completion."""
+
+    outcome: Literal["succeeded", "failed"]
+    rows: int = 0
+    elapsed_s: float = 0.0
+    failure: str | None = None
+    error: str | None = None
+
+
+# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge):
+# {"type": "running", "token"} once init() is done and run() starts (the timeout clock starts there),
+# then {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a Lease as JSON; b"" to exit.
+RUNNING = "running"
+DONE = "done"
+
+
+def encode_outcome(token: str, outcome: Outcome) -> bytes:
+    return json.dumps({"type": DONE, "token": token, "outcome": dataclasses.asdict(outcome)}).encode()
+
+
+def decode_message(data: bytes) -> tuple[str, str, Outcome | None]:
+    """(type, token, outcome); raises ValueError on anything else."""
+    message = json.loads(data)
+    kind, token = message["type"], message["token"]
+    if kind == RUNNING:
+        return kind, token, None
+    if kind == DONE:
+        return kind, token, Outcome(**message["outcome"])
+    raise ValueError(f"unknown worker message type {kind!r}")
+
+
+def worker_main(conn: Connection, config: WorkerConfig) -> None:
+    """The spawned process's entry point; exits 0 when told to, 1 when the driver cannot serve."""
+    _die_with_supervisor(config.supervisor_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the supervisor decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    code = _Worker(conn, config).serve()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    conn.close()
+    sys.exit(code)
+
+
+class _Worker:
+    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+        self.conn = conn
+        self.config = config
+        self.driver: Driver | None = None
+        self.logs: UserLogs | None = None
+
+    def serve(self) -> int:
+        while True:
+            try:
+                data = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                return 0
+            if not data:
+                return 0
+            lease = Lease.model_validate_json(data)
+            if self.driver is None:
+                failed = self._start(lease)
+                if failed is not None:
+                    self.conn.send_bytes(encode_outcome(lease.token, failed))
+                    return 1
+            self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
+            self.conn.send_bytes(encode_outcome(lease.token, self._run(lease)))
+
+    def _start(self, lease: Lease) -> Outcome | None:
+        """Set up the job's environment and logs, import the driver, call init(); an Outcome on failure."""
+        config = self.config
+        try:
+            os.makedirs(lease.output_path, exist_ok=True)
+            self.logs = UserLogs.at(lease.user_log_dir, config.node, config.process)
+            _redirect_output(self.logs, lease.logging_level)
+        except OSError as error:
+            return Outcome(
+                "failed",
+                failure="init_failed",
+                error=f"The node cannot prepare job {lease.job}'s folders (AZUREML_BI_OUTPUT_PATH "
+                f"{lease.output_path}, logs {lease.user_log_dir}): {error}; mini-batch {lease.minibatch} "
+                f"(files: {name_files(lease.files)}) was not run.",
+            )
+        os.environ["AZUREML_BI_OUTPUT_PATH"] = lease.output_path
+        os.environ["AML_APP_ROOT"] = os.path.abspath(config.app_root)
+        if config.entry_script:
+            os.environ["AZUREML_ENTRY_SCRIPT"] = config.entry_script
+        if config.model_dir:
+            os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(config.model_dir)
+        log = logging.getLogger("mlendpoints.batch.node")
+        log.info(
+            "%s (pid %d) on node %s serves job %s; driver %s/%s",
+            process_name(config.process),
+            os.getpid(),
+            config.node,
+            lease.job,
+            config.app_root,
+            config.entry_script or "main.py",
+        )
+        started = time.monotonic()
+        try:
+            self.driver = load_driver(config.app_root, config.entry_script)
+            if self.driver.init is None:
+                log.warning("%s defines no init(): only run() is called", self.driver.path)
+            call_init(self.driver, config.app_root)
+        except DriverError as error:
+            self.driver = None
+            message = f"{error.message}; mini-batch {lease.minibatch} (files: {name_files(lease.files)}) "
+            message += "was not run." + self._see_error_log()
+            self._log_error(f"{error.kind}: {error.message}", error.__cause__)
+            return Outcome("failed", elapsed_s=time.monotonic() - started, failure=error.kind, error=message)
+        log.info("init() returned in %.2f s", time.monotonic() - started)
+        return None
+
+    def _run(self, lease: Lease) -> Outcome:
+        assert self.driver is not None
+        started = time.monotonic()
+        where = f"mini-batch {lease.minibatch} (attempt {lease.attempt}) of job {lease.job}"
+        try:
+            result = self.driver.run(list(lease.files))
+        except (Exception, SystemExit) as error:
+            detail = describe_exception(error, self.config.app_root)
+            self._log_error(f"run() failed on {where}, files: {name_files(lease.files)}", error)
+            return Outcome(
+                "failed",
+                elapsed_s=time.monotonic() - started,
+                failure="exception",
+                error=f"run() in {self.driver.path} raised {detail} on {where}, files: "
+                f"{name_files(lease.files)}." + self._see_error_log(),
+            )
+        try:
+            rows = render_rows(result)
+            check_row_count(rows, lease.files)
+            if lease.output_action == "append_row":
+                write_part(lease.part_path, rows.text)
+        except ResultError as error:
+            message = error.message
+            if error.kind != "too_few_rows":
+                message += f"; {where}, files: {name_files(lease.files)}"
+            self._log_error(message, None)
+            return Outcome("failed", elapsed_s=time.monotonic() - started, failure=error.kind, error=message)
+        except Exception as error:  # to_csv() of an odd DataFrame, a full disk: the mini-batch fails
+            self._log_error(f"writing the rows of {where} failed", error)
+            return Outcome(
+                "failed",
+                elapsed_s=time.monotonic() - started,
+                failure="exception",
+                error=f"The rows run() returned for {where} could not be written: "
+                f"{type(error).__name__}: {error}; files: {name_files(lease.files)}." + self._see_error_log(),
+            )
+        finally:
+            _flush()
+        return Outcome("succeeded", rows=rows.count, elapsed_s=time.monotonic() - started)
+
+    def _log_error(self, headline: str, error: BaseException | None) -> None:
+        if self.logs is None:
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        text = f"{stamp} {headline}\n"
+        if error is not None:
+            text += format_traceback(error) + "\n"
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(self.logs.error), exist_ok=True)
+            with open(self.logs.error, "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+
+    def _see_error_log(self) -> str:
+        if self.logs is None:
+            return ""
+        return f" Traceback and details: {self.logs.shown(self.logs.error)}"
+
+
+def _redirect_output(logs: UserLogs, logging_level: str) -> None:
+    """fd 1 and 2 into the user log files, so print(), logging and child processes all land there."""
+    _flush()
+    for path, fd in ((logs.stdout, 1), (logs.stderr, 2)):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter(_LOG_FORMAT, _DATE_FORMAT)
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    level = logging_level.upper()
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+
+
+def _die_with_supervisor(supervisor_pid: int) -> None:
+    """A killed supervisor must not leave workers running user code (Linux: SIGKILL on parent death)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor_pid:
+        os._exit(1)

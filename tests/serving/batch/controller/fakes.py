@@ -1,0 +1,40 @@
+"""A fake agent that records calls and keeps a node list the tests can change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from serving.batch.controller.agent import NodeInfo
+from serving.batch.controller.errors import AgentError
+
+
+@dataclass
+class FakeAgent:
+    nodes_by_name: dict[str, NodeInfo] = field(default_factory=dict)
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    failing: bool = False
+    max_instances: int = 100
+    started: int = 0
+
+    def _check(self) -> None:
+        if self.failing:
+            raise AgentError("agent is down")
+
+    def nodes(self) -> list[NodeInfo]:
+        self._check()
+        return list(self.nodes_by_name.values())
+
+    def ensure(self, deployment: str, count: int) -> list[str]:
+        self._check()
+        self.calls.append(("ensure", deployment, str(count)))
+        mine = [n for n in self.nodes_by_name.values() if n.deployment == deployment]
+        for _ in range(len(mine), min(count, self.max_instances)):
+            name = f"{deployment}-node-{self.started}"
+            self.started += 1
+            self.nodes_by_name[name] = NodeInfo(name, deployment, "running")
+        return [n.name for n in self.nodes_by_name.values() if n.deployment == deployment]
+
+    def remove(self, name: str) -> None:
+        self._check()
+        self.calls.append(("remove", name))
+        self.nodes_by_name.pop(name, None)

@@ -1,0 +1,46 @@
+"""Pure scheduling arithmetic: split, retries, error threshold."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.batch.controller.minibatches import after_failure, split, threshold_exceeded
+
+
+def test_split_keeps_order_and_makes_a_smaller_last_batch() -> None:
+    files = [f"f{i}" for i in range(23)]
+    batches = split(files, 10)
+    assert [len(b) for b in batches] == [10, 10, 3]
+    assert [f for b in batches for f in b] == files
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "expected"), [(0, 5, 0), (1, 5, 1), (5, 5, 1), (6, 5, 2), (7, 1, 7)]
+)
+def test_split_counts(count: int, size: int, expected: int) -> None:
+    assert len(split([str(i) for i in range(count)], size)) == expected
+
+
+def test_split_refuses_a_zero_size() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        split(["a"], 0)
+
+
+@pytest.mark.parametrize(
+    ("failures", "max_retries", "state"),
+    [(1, 0, "failed"), (1, 1, "pending"), (2, 1, "failed"), (3, 3, "pending"), (4, 3, "failed")],
+)
+def test_a_mini_batch_runs_at_most_one_plus_max_retries_times(
+    failures: int, max_retries: int, state: str
+) -> None:
+    assert after_failure(failures, max_retries) == state
+
+
+@pytest.mark.parametrize(
+    ("failed", "threshold", "exceeded"),
+    [(0, 0, False), (1, 0, True), (5, 5, False), (6, 5, True), (10**6, -1, False), (0, -1, False)],
+)
+def test_error_threshold_counts_failed_files_over_the_job(
+    failed: int, threshold: int, exceeded: bool
+) -> None:
+    assert threshold_exceeded(failed, threshold) is exceeded

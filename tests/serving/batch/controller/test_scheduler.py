@@ -1,0 +1,250 @@
+"""The scheduler's pass: scaling with a fake agent, finalizing (merge, logs) and its crash safety."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.batch.controller import scheduler as scheduler_module
+from serving.batch.controller.api import PublicApp
+from serving.batch.controller.config import ConfigWatcher
+from serving.batch.controller.scheduler import Scheduler
+from serving.batch.controller.settings import ControllerSettings
+from serving.batch.controller.store import Store
+from serving.batch.protocol import ClusterLimits, Completion, LeaseRequest
+from tests.serving.batch.controller.fakes import FakeAgent
+from tests.serving.batch.controller.helpers import (
+    KEY,
+    config,
+    deployment,
+    invoke_body,
+    rows_for,
+    write_inputs,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class World:
+    def __init__(self, settings: ControllerSettings, agent: FakeAgent | None = None) -> None:
+        self.settings, self.clock, self.agent = settings, Clock(), agent
+        self.store = Store(settings.state_dir / "jobs.sqlite3")
+        self.watcher = ConfigWatcher(settings)
+        self.scheduler = Scheduler(self.store, self.watcher, settings, agent, self.clock)
+        self.api = PublicApp(self.store, self.watcher, self.scheduler, settings, self.clock)
+
+    def invoke(self, **properties: Any) -> str:
+        answer = self.api(
+            "POST", "/jobs", {"authorization": f"Bearer {KEY}"}, _json(invoke_body(**properties))
+        )
+        assert answer.status == 200, answer.body
+        name: str = json.loads(answer.body)["name"]
+        return name
+
+    def run_one(self, node: str = "n1", fail: bool = False) -> bool:
+        lease = self.scheduler.lease(LeaseRequest(node=node, deployment="blue", process=0))
+        if lease is None:
+            return False
+        if fail:
+            done = Completion(token=lease.token, node=node, process=0, outcome="failed", failure="exception",
+                              error="ValueError: bad row")  # fmt: skip
+        else:
+            rows = rows_for(lease.files)
+            Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(lease.part_path).write_text("".join(r + "\n" for r in rows))
+            done = Completion(token=lease.token, node=node, process=0, outcome="succeeded", rows=len(rows))
+        assert self.scheduler.complete(done).accepted
+        return True
+
+
+def _json(body: object) -> bytes:
+    return json.dumps(body).encode()
+
+
+CLUSTER = ClusterLimits(name="cpu", min_instances=0, max_instances=3, idle_time_before_scale_down=60)
+
+
+@pytest.fixture
+def world(make_settings: Callable[..., ControllerSettings]) -> Callable[..., World]:
+    def make(agent: FakeAgent | None = None, **settings: object) -> World:
+        cfg = config(
+            deployment("blue", cluster=CLUSTER, max_concurrency_per_instance=2, instance_count=2, **settings)
+        )
+        return World(make_settings(cfg), agent)
+
+    return make
+
+
+def test_a_job_gets_nodes_at_once_and_idle_nodes_go_after_the_idle_time(
+    world: Callable[..., World], root: Path
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    write_inputs(root, 10)
+    w.scheduler.tick()
+    assert agent.calls == []  # no work, min_instances 0: no nodes
+    w.invoke()
+    w.scheduler.tick()
+    assert agent.calls == [("ensure", "blue", "2")]  # min(instance_count 2, ceil(10 / 2), max 3)
+    while w.run_one(node="blue-node-0"):
+        pass
+    w.scheduler.tick()  # the job finishes; both nodes are idle from now
+    w.clock.now += 59
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    assert [c for c in agent.calls if c[0] == "remove"] == []
+    w.clock.now += 2
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    # blue-node-1 never got a lease: idle since first seen; blue-node-0 since its last lease
+    assert sorted(c[1] for c in agent.calls if c[0] == "remove") == ["blue-node-0", "blue-node-1"]
+
+
+def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(
+    world: Callable[..., World], root: Path
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    write_inputs(root, 10)
+    w.invoke()
+    w.scheduler.tick()
+    agent.nodes_by_name.pop("blue-node-0")  # preempted
+    agent.failing = True
+    w.clock.now += 5
+    w.scheduler.tick()  # logged, retried at the next scaling pass
+    agent.failing = False
+    w.clock.now += 5
+    w.scheduler.tick()
+    assert agent.calls[-1] == ("ensure", "blue", "2")
+    assert len(agent.nodes_by_name) == 2
+
+
+def test_finalize_merges_in_mini_batch_order_and_writes_azures_logs(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=3)
+    inputs = write_inputs(root, 10)
+    name = w.invoke()
+    leases = [w.scheduler.lease(LeaseRequest(node="n1", deployment="blue", process=p)) for p in range(4)]
+    for lease in reversed(leases):  # complete in reverse: the merge still follows mini-batch order
+        assert lease is not None
+        Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(lease.part_path).write_text("".join(r + "\n" for r in rows_for(lease.files)))
+        w.scheduler.complete(
+            Completion(token=lease.token, node="n1", process=0, outcome="succeeded", rows=len(lease.files))
+        )
+    w.scheduler.tick()
+    job = w.store.job(name)
+    assert job.status == "Completed" and job.finalized
+    output = root / "workspaceblobstore" / "azureml" / name / "score" / "predictions.csv"
+    assert output.read_text().splitlines() == rows_for([str(p) for p in inputs])
+    logs = root / "workspaceblobstore" / "azureml" / name / "logs"
+    assert "Job " + name + ": Completed" in (logs / "job_result.txt").read_text()
+    assert len(list(logs.glob("job_progress_overview.*.txt"))) == 1
+    assert (logs / "sys" / "job_report" / "processed_mini-batches.csv").read_text().count("\n") == 5
+    assert not (logs / "job_error.txt").exists()
+    assert not Path(job.spec.parts_folder).exists()
+
+
+def test_a_failed_job_names_its_failed_mini_batches(world: Callable[..., World], root: Path) -> None:
+    w = world(None, mini_batch_size=2)
+    write_inputs(root, 6)
+    name = w.invoke(error_threshold=1, max_retries=0)
+    assert w.run_one()
+    assert w.run_one(fail=True)  # 2 files failed > threshold 1
+    w.scheduler.tick()
+    job = w.store.job(name)
+    assert job.status == "Failed"
+    assert job.error is not None
+    assert "error_threshold 1 exceeded: 2 input files failed." in job.error
+    assert "mini-batch 1 (f00002.txt, f00003.txt) failed after 1 try: " in job.error
+    assert "run() raised an exception: ValueError: bad row" in job.error
+    logs = Path(job.spec.logs_folder)
+    assert "f00003.txt" in (logs / "job_error.txt").read_text()
+    # The rows that were accepted are merged all the same.
+    assert Path(job.spec.output_file).read_text() == "f00000.txt,0\nf00001.txt,1\n"
+
+
+def test_a_finalize_killed_after_the_merge_is_redone_with_the_same_output(
+    world: Callable[..., World], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world(None, mini_batch_size=2)
+    write_inputs(root, 5)
+    name = w.invoke()
+    while w.run_one():
+        pass
+    real_merge = scheduler_module.merge_parts
+
+    def merge_then_die(parts: list[tuple[int, str]], target: Path) -> int:
+        real_merge(parts, target)
+        raise SystemExit("killed after the rename")  # stands for kill -9 of the controller
+
+    monkeypatch.setattr(scheduler_module, "merge_parts", merge_then_die)
+    with pytest.raises(SystemExit):
+        w.scheduler.tick()
+    assert w.store.job(name).status == "Finalizing"
+    monkeypatch.setattr(scheduler_module, "merge_parts", real_merge)
+    restarted = World(w.settings)  # a new process on the same state
+    restarted.scheduler.start()
+    restarted.scheduler.tick()
+    job = restarted.store.job(name)
+    assert job.status == "Completed"
+    lines = Path(job.spec.output_file).read_text().splitlines()
+    assert lines == [f"f{i:05d}.txt,{i}" for i in range(5)]
+
+
+def test_canceled_jobs_get_logs_and_lose_their_parts(world: Callable[..., World], root: Path) -> None:
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 3)
+    name = w.invoke()
+    assert w.run_one()
+    answer = w.api("POST", f"/jobs/{name}/cancel", {"authorization": f"Bearer {KEY}"}, b"")
+    assert answer.status == 200
+    w.scheduler.tick()
+    job = w.store.job(name)
+    assert job.status == "Canceled" and job.finalized
+    assert not Path(job.spec.output_file).exists()
+    assert not Path(job.spec.parts_folder).exists()
+    assert "Canceled" in (Path(job.spec.logs_folder) / "job_result.txt").read_text()
+
+
+def test_a_job_where_every_mini_batch_failed_fails_and_says_why(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=2)
+    write_inputs(root, 3)
+    name = w.invoke(max_retries=0)  # error_threshold -1 tolerates the failures, but nothing succeeded
+    while w.run_one(fail=True):
+        pass
+    w.scheduler.tick()
+    job = w.store.job(name)
+    assert job.status == "Failed"
+    assert job.error is not None and job.error.startswith("No mini-batch succeeded: all 2 failed.")
+    assert "mini-batch 0 (f00000.txt, f00001.txt)" in job.error and "mini-batch 1 (f00002.txt)" in job.error
+    assert not Path(job.spec.output_file).exists()
+
+
+def test_failed_mini_batches_under_the_threshold_still_complete_the_job(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 3)
+    name = w.invoke(max_retries=0, error_threshold=1)
+    assert w.run_one(fail=True)
+    while w.run_one():
+        pass
+    w.scheduler.tick()
+    job = w.store.job(name)
+    assert (job.status, job.error, job.failed_files) == ("Completed", None, 1)
+    assert Path(job.spec.output_file).read_text() == "f00001.txt,1\nf00002.txt,2\n"
+    assert "Mini-batch 0: failed after 1 try" in (Path(job.spec.logs_folder) / "job_error.txt").read_text()

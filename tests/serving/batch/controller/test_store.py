@@ -1,0 +1,199 @@
+"""The job store's transactions: leases, completions, expiry, retries, threshold, cancel, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.batch.controller.errors import Conflict, NotFound
+from serving.batch.controller.jobs import JobSpec
+from serving.batch.controller.scheduler import part_path
+from serving.batch.controller.store import Store
+from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest
+
+
+def _spec(name: str = "job-1", deployment: str = "blue", **settings: object) -> JobSpec:
+    return JobSpec(
+        name=name,
+        endpoint="ep",
+        deployment=deployment,
+        settings=JobSettings.model_validate(
+            {"retry_settings": {"max_retries": 1, "timeout": 30}, **settings}
+        ),
+        input_name="d",
+        input_kind="UriFolder",
+        input_uri="azureml://datastores/data/paths/in/",
+        output_uri="azureml://datastores/workspaceblobstore/paths/azureml/x/score/",
+        output_folder_uri="azureml://datastores/workspaceblobstore/paths/azureml/x/score/",
+        output_folder="/out",
+        output_file="/out/predictions.csv",
+        job_folder=f"/jobs/{name}",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "jobs.sqlite3")
+
+
+def _lease(
+    store: Store, node: str = "n1", now: float = 0.0, job: str | None = None, deployment: str = "blue"
+) -> Lease:
+    lease = store.lease(LeaseRequest(node=node, deployment=deployment, process=0, job=job), now, part_path)
+    assert lease is not None
+    return lease
+
+
+def _ok(lease: Lease, node: str = "n1", rows: int = 1) -> Completion:
+    return Completion(token=lease.token, node=node, process=0, outcome="succeeded", rows=rows)
+
+
+def _failed(lease: Lease, kind: str = "exception") -> Completion:
+    return Completion(token=lease.token, node="n1", process=0, outcome="failed", failure=kind, error="boom")  # type: ignore[arg-type]
+
+
+def always(_: str) -> bool:
+    return True
+
+
+def test_leases_hand_mini_batches_in_order_with_unique_part_paths(store: Store) -> None:
+    store.create_job(_spec(), [["a", "b"], ["c"]], now=0)
+    first, second = _lease(store), _lease(store)
+    assert (first.minibatch, first.files, first.attempt) == (0, ["a", "b"], 0)
+    assert (second.minibatch, second.files) == (1, ["c"])
+    assert first.part_path != second.part_path and first.token != second.token
+    assert first.timeout_s == 30 and first.output_path == "/out" and first.user_log_dir == "/jobs/job-1"
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=1), 0, part_path) is None
+    assert store.job("job-1").status == "Running"
+
+
+def test_a_stale_token_is_refused_and_the_same_token_is_idempotent(store: Store) -> None:
+    store.create_job(_spec(), [["a"]], now=0)
+    lease = _lease(store)
+    assert store.complete(_ok(lease), 1, always) is True
+    assert store.complete(_ok(lease), 2, always) is True  # repeated: same answer, no double count
+    assert store.counts("job-1").rows == 1
+    assert (
+        store.complete(Completion(token="forged", node="n1", process=0, outcome="succeeded"), 2, always)
+        is False
+    )
+
+
+def test_expired_leases_are_requeued_without_counting_a_failure(store: Store) -> None:
+    store.create_job(_spec(), [["a"]], now=0)
+    old = _lease(store, now=0)
+    assert store.expire(now=5, expiry_s=6) == []
+    assert store.expire(now=7, expiry_s=6) == [("job-1", 0)]
+    assert store.heartbeat([old.token], now=8) == [old.token]  # its node is told to stop
+    new = _lease(store, node="n2", now=8)
+    assert (new.minibatch, new.attempt) == (0, 1)
+    assert new.part_path != old.part_path
+    assert store.complete(_ok(old), 9, always) is False  # the old attempt can never be accepted
+    assert store.complete(_ok(new, node="n2"), 9, always) is True
+    batch = store.minibatches("job-1")[0]
+    assert (batch.state, batch.failures, batch.part_path) == ("succeeded", 0, new.part_path)
+    assert [a.outcome for a in store.attempts("job-1")] == ["expired", "succeeded"]
+
+
+def test_heartbeats_keep_a_lease_alive(store: Store) -> None:
+    store.create_job(_spec(), [["a"]], now=0)
+    lease = _lease(store, now=0)
+    assert store.heartbeat([lease.token], now=5) == []
+    assert store.expire(now=10, expiry_s=6) == []
+    assert store.expire(now=12, expiry_s=6) == [("job-1", 0)]
+
+
+def test_failures_retry_up_to_max_retries_then_the_mini_batch_fails(store: Store) -> None:
+    store.create_job(_spec(), [["a", "b"], ["c"]], now=0)
+    for attempt in range(2):  # max_retries 1: two tries
+        lease = _lease(store)
+        assert (lease.minibatch, lease.attempt) == (0, attempt)
+        assert store.complete(_failed(lease, "timeout"), 1, always) is True
+    batch = store.minibatches("job-1")[0]
+    assert (batch.state, batch.failures, batch.failure, batch.last_error) == ("failed", 2, "timeout", "boom")
+    assert store.job("job-1").failed_files == 2
+    assert store.job("job-1").error is None  # threshold -1 ignores failures
+    assert _lease(store).minibatch == 1
+
+
+def test_exceeding_the_error_threshold_abandons_the_rest(store: Store) -> None:
+    store.create_job(
+        _spec(error_threshold=1, retry_settings={"max_retries": 0}), [["a", "b"], ["c"], ["d"]], now=0
+    )
+    failing, running = _lease(store), _lease(store)
+    assert store.complete(_failed(failing, "too_few_rows"), 1, always) is True
+    job = store.job("job-1")
+    assert job.failed_files == 2 and job.error == "error_threshold 1 exceeded: 2 input files failed."
+    assert store.heartbeat([running.token], 2) == [running.token]
+    assert store.complete(_ok(running), 2, always) is False
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 2, part_path) is None
+    assert store.settle() == ["job-1"]
+    assert [b.state for b in store.minibatches("job-1")] == ["failed", "canceled", "canceled"]
+
+
+def test_a_success_without_its_part_file_counts_as_a_failed_try(store: Store) -> None:
+    store.create_job(_spec(), [["a"]], now=0)
+    lease = _lease(store)
+    assert store.complete(_ok(lease), 1, lambda path: False) is True
+    batch = store.minibatches("job-1")[0]
+    assert (batch.state, batch.failures) == ("pending", 1)
+    assert "part file" in (batch.last_error or "")
+
+
+def test_instance_count_caps_the_nodes_a_job_runs_on(store: Store) -> None:
+    store.create_job(_spec(instance_count=1), [["a"], ["b"], ["c"]], now=0)
+    _lease(store, node="n1")
+    assert store.lease(LeaseRequest(node="n2", deployment="blue", process=0), 0, part_path) is None
+    assert _lease(store, node="n1").minibatch == 1  # another worker of the same node
+
+
+def test_oldest_job_first_and_bound_workers_only_get_their_job(store: Store) -> None:
+    store.create_job(_spec("old"), [["a"]], now=0)
+    store.create_job(_spec("new"), [["b"]], now=1)
+    store.create_job(_spec("other", deployment="green"), [["c"]], now=2)
+    assert _lease(store, job="new").job == "new"
+    assert _lease(store).job == "old"
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 0, part_path) is None
+    assert _lease(store, deployment="green").job == "other"
+
+
+def test_cancel_abandons_work_and_refuses_finished_jobs(store: Store) -> None:
+    store.create_job(_spec(), [["a"], ["b"]], now=0)
+    lease = _lease(store)
+    store.cancel("job-1", now=1)
+    store.cancel("job-1", now=2)  # again: nothing to do
+    assert store.job("job-1").status == "Canceled"
+    assert store.heartbeat([lease.token], 2) == [lease.token]
+    assert store.complete(_ok(lease), 2, always) is False
+    assert store.settle() == ["job-1"]
+    store.finish("job-1", "Canceled", "Canceled on request.", 3)
+    store.create_job(_spec("done"), [["a"]], now=0)
+    store.complete(_ok(_lease(store)), 1, always)
+    store.settle()
+    store.finish("done", "Completed", None, 2)
+    with pytest.raises(Conflict, match="is Completed"):
+        store.cancel("done", 3)
+    with pytest.raises(NotFound, match="no job named 'nope'"):
+        store.cancel("nope", 3)
+
+
+def test_duplicate_job_names_are_refused(store: Store) -> None:
+    store.create_job(_spec(), [["a"]], now=0)
+    with pytest.raises(Conflict, match="already exists"):
+        store.create_job(_spec(), [["a"]], now=0)
+
+
+def test_state_survives_a_restart_and_leases_get_a_fresh_expiry(tmp_path: Path) -> None:
+    first = Store(tmp_path / "jobs.sqlite3")
+    first.create_job(_spec(), [["a"], ["b"]], now=0)
+    lease = _lease(first, now=0)
+    first.complete(_ok(_lease(first, now=0)), 1, always)
+    # No close(): the process was killed. A new store on the same file sees every committed step.
+    second = Store(tmp_path / "jobs.sqlite3")
+    assert second.recover(now=100) == 1
+    assert second.expire(now=105, expiry_s=6) == []  # the lease has LEASE_EXPIRY_S from the restart
+    assert second.complete(_ok(lease), 106, always) is True
+    assert [b.state for b in second.minibatches("job-1")] == ["succeeded", "succeeded"]
+    assert second.settle() == ["job-1"]
+    assert second.job("job-1").status == "Finalizing"

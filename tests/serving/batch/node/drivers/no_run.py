@@ -1,0 +1,5 @@
+"""Test driver without run()."""
+
+
+def init():
+    pass

@@ -1,0 +1,242 @@
+"""A fake batch controller: the internal API over protocol.py models, scripted by the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import itertools
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from serving.batch.protocol import (
+    NODE_SECRET_HEADER,
+    Completion,
+    CompletionAnswer,
+    Heartbeat,
+    HeartbeatAnswer,
+    Lease,
+    LeaseRequest,
+)
+
+SECRET = "node-secret-for-tests"
+WAIT_S = 60.0
+
+
+class FakeController:
+    """Hands out queued leases, records every request, answers what the test scripted."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Condition()
+        self._queue: list[Lease] = []
+        self._tokens = itertools.count()
+        self.lease_requests: list[LeaseRequest] = []
+        self.heartbeats: list[Heartbeat] = []
+        self.completions: list[Completion] = []
+        self.to_abandon: set[str] = set()
+        self.accept: Callable[[Completion], bool] = lambda _: True
+        # Answer every request with this status (a controller that is up but failing), when set.
+        self.fail_status: int | None = None
+        self.unauthorized = 0
+        self.failed_on_purpose = 0
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._sockets: set[socket.socket] = set()
+        self.port = 0
+
+    # ---------------------------------------------------------------- server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        controller = self
+
+        class Handler(_Handler):
+            fake = controller
+
+        server = _Server(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        """Down like a killed controller: the port refuses connections, open ones are cut."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            sockets, self._sockets = set(self._sockets), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def track(self, sock: socket.socket, alive: bool) -> None:
+        with self._lock:
+            (self._sockets.add if alive else self._sockets.discard)(sock)
+
+    # ---------------------------------------------------------------- scripting
+
+    def add(
+        self,
+        job: str,
+        files: list[str],
+        minibatch: int = 0,
+        attempt: int = 0,
+        timeout_s: float = 60.0,
+        output_action: str = "append_row",
+    ) -> Lease:
+        job_dir = self.root / "jobs" / job
+        token = f"{job}-{minibatch}-{attempt}-{next(self._tokens)}"
+        lease = Lease.model_validate(
+            {
+                "token": token,
+                "job": job,
+                "minibatch": minibatch,
+                "attempt": attempt,
+                "files": files,
+                "timeout_s": timeout_s,
+                "output_action": output_action,
+                "part_path": str(job_dir / "parts" / f"{minibatch:06d}-{attempt}-{token}.part"),
+                "output_path": str(job_dir / "score"),
+                "user_log_dir": str(job_dir),  # the job folder, as the controller sends it
+                "logging_level": "info",
+            }
+        )
+        with self._lock:
+            self._queue.append(lease)
+        return lease
+
+    def next_lease(self, request: LeaseRequest) -> Lease | None:
+        with self._lock:
+            self.lease_requests.append(request)
+            for index, lease in enumerate(self._queue):
+                if request.job is None or request.job == lease.job:
+                    self._lock.notify_all()
+                    return self._queue.pop(index)
+            self._lock.notify_all()
+            return None
+
+    def record(self, item: Any) -> None:
+        with self._lock:
+            if isinstance(item, Completion):
+                self.completions.append(item)
+            else:
+                self.heartbeats.append(item)
+            self._lock.notify_all()
+
+    def count_failure(self) -> None:
+        with self._lock:
+            self.failed_on_purpose += 1
+            self._lock.notify_all()
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = WAIT_S, what: str = "") -> Any:
+        """Wait for a condition on what the controller saw; fails the test after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out waiting for {what or predicate}")
+                self._lock.wait(min(remaining, 0.1))
+
+    def completion(self, token: str, timeout: float = WAIT_S) -> Completion:
+        return self.wait_until(
+            lambda: next((c for c in self.completions if c.token == token), None),
+            timeout,
+            f"the completion of {token}",
+        )
+
+    def completions_of(self, token: str) -> list[Completion]:
+        with self._lock:
+            return [c for c in self.completions if c.token == token]
+
+    def heartbeat_with(self, token: str) -> Heartbeat:
+        return self.wait_until(
+            lambda: next((h for h in self.heartbeats if token in h.tokens), None),
+            what=f"a heartbeat carrying {token}",
+        )
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # connections cut by stop() on purpose
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeController
+
+    def setup(self) -> None:
+        super().setup()
+        self.fake.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.fake.track(self.connection, False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        fake = self.fake
+        if self.headers.get(NODE_SECRET_HEADER) != SECRET:
+            fake.unauthorized += 1
+            return self._answer(401, {"message": "bad node secret"})
+        if fake.fail_status is not None:
+            fake.count_failure()
+            return self._answer(fake.fail_status, {"message": "failing on purpose"})
+        if self.path == "/internal/lease":
+            lease = fake.next_lease(LeaseRequest.model_validate_json(body))
+            if lease is None:
+                return self._answer(204, None)
+            return self._answer(200, lease.model_dump(mode="json"))
+        if self.path == "/internal/heartbeat":
+            beat = Heartbeat.model_validate_json(body)
+            fake.record(beat)
+            abandon = sorted(fake.to_abandon & set(beat.tokens))
+            return self._answer(200, HeartbeatAnswer(abandon=abandon).model_dump(mode="json"))
+        if self.path == "/internal/complete":
+            completion = Completion.model_validate_json(body)
+            fake.record(completion)
+            answer = CompletionAnswer(accepted=fake.accept(completion))
+            return self._answer(200, answer.model_dump(mode="json"))
+        return self._answer(404, {"message": f"no route {self.path}"})
+
+    def _answer(self, status: int, payload: Any) -> None:
+        data = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextlib.contextmanager
+def running_controller(root: Path) -> Iterator[FakeController]:
+    fake = FakeController(root)
+    fake.start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
