@@ -201,7 +201,9 @@ def prune_images(args: argparse.Namespace) -> int:
         f"{verb} {len(removed)} unused serving image tag(s); stacks that name one rebuild it on `pulumi up`"
     )
     if not args.dry_run:
-        reclaimed = image_build.prune_build_leftovers(client)
+        # Waits for builds that run now: their stages are the build cache they stand on.
+        with image_build.file_lock(image_build.builds_lock_path()):
+            reclaimed = image_build.prune_build_leftovers(client)
         print(f"removed untagged build leftovers: {reclaimed / 1e6:.0f} MB reclaimed")
     return 0
 

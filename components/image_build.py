@@ -69,7 +69,7 @@ def build_image(
     # Deployments that share an environment plan the same tag and are built at the same moment
     # (by threads of one provider, or by other `pulumi up`s): the first builds, the others wait for
     # it and then find the image. Different tags take different locks and build in parallel.
-    with file_lock(_lock_path(wheel_cache, tag)):
+    with file_lock(_lock_path(wheel_cache, tag)), file_lock(builds_lock_path(wheel_cache), shared=True):
         if _image_exists(docker, tag):
             say(f"image {tag} was built meanwhile")
             return tag
@@ -85,20 +85,27 @@ def build_image(
             )
             _docker_build(docker, context, tag, plan.base_image, say)
     say(f"built image {tag}")
-    _prune_package_stages(docker)
+    _prune_package_stages(docker, wheel_cache)
     return tag
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock held across processes and threads (one open file per holder, flock)."""
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """A lock held across processes and threads (one open file per holder, flock)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def builds_lock_path(wheel_cache: Path = DEFAULT_WHEEL_CACHE) -> Path:
+    """Builds hold it shared; pruning needs it alone, because the classic builder reuses earlier
+    builds' untagged stage images as its cache, and pruning one mid-build fails that build
+    ("failed to set parent ... unknown parent image ID", seen with two environments at once)."""
+    return wheel_cache.parent / "locks" / "builds.lock"
 
 
 def _lock_path(wheel_cache: Path, tag: str) -> Path:
@@ -303,13 +310,22 @@ def prune_build_leftovers(client: Any) -> int:
     return reclaimed
 
 
-def _prune_package_stages(client: Any) -> None:
+def _prune_package_stages(client: Any, wheel_cache: Path) -> None:
+    """Prune leftovers unless another build runs now (then the last one to finish prunes)."""
     import docker.errors
 
-    try:
-        prune_build_leftovers(client)
-    except docker.errors.APIError as ex:
-        log.warning("could not prune old build stages: %s", ex)
+    path = builds_lock_path(wheel_cache)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        try:
+            prune_build_leftovers(client)
+        except docker.errors.APIError as ex:
+            log.warning("could not prune old build stages: %s", ex)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _docker_build(client: Any, context: Path, tag: str, base_image: str, say: Callable[[str], None]) -> None:

@@ -6,9 +6,12 @@ from pathlib import Path
 import pulumi
 import pydantic
 
+from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
+from components.datastores import resolve_datastores
 from components.errors import SpecError
 from components.online import LocalTarget, OnlineEndpoint, OnlineEndpointArgs
 from components.quota import QuotaCheck, QuotaCheckArgs, QuotaLimits, demands_from_stack
+from components.specs import ModelBatchDeploymentSpec
 from components.stack_config import load_stack_config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +34,10 @@ def main() -> None:
         router_port=config.get_int("router_port") or 0,
     )
     ports = config.get_object("router_ports") or {}
+    clusters = {spec.name: spec for spec in stack.computes}
+    for spec in stack.computes:
+        ComputeCluster(spec.name, ComputeClusterArgs(spec), pulumi.ResourceOptions(depends_on=[quota]))
+    stores = resolve_datastores(config.get_object("datastores"), cache, PROJECT_ROOT)
     for group in stack.online:
         endpoint = OnlineEndpoint(
             group.endpoint.name,
@@ -55,6 +62,41 @@ def main() -> None:
         pulumi.export(f"{prefix}.deployments", endpoint.deployment_states)
         pulumi.export(f"{prefix}.traffic", dict(group.endpoint.traffic))
         pulumi.export(f"{prefix}.router_container", endpoint.router_container)
+        pulumi.export(f"{prefix}.agent_container", endpoint.agent_container)
+    for batch_group in stack.batch:
+        models = tuple(d for d in batch_group.deployments if isinstance(d, ModelBatchDeploymentSpec))
+        for other in batch_group.deployments:
+            if not isinstance(other, ModelBatchDeploymentSpec):
+                raise SpecError.single(
+                    "pipeline component batch deployments are not supported on the local target yet; "
+                    "remove it from the stack or deploy it to Azure",
+                    field=f"{batch_group.endpoint.name}/{other.name}",
+                )
+        name = batch_group.endpoint.name
+        batch = BatchEndpoint(
+            name,
+            BatchEndpointArgs(
+                endpoint=batch_group.endpoint,
+                deployments=models,
+                clusters=clusters,
+                target=LocalTarget(local.state_dir, int(ports.get(name, 0))),
+                datastores=stores,
+                key_rotation=config.get_int("key_rotation") or 0,
+            ),
+            pulumi.ResourceOptions(depends_on=[quota]),
+        )
+        pulumi.export(f"{name}.kind", "batch")
+        pulumi.export(f"{name}.invoke_uri", batch.invoke_uri)
+        pulumi.export(f"{name}.default_deployment", batch.default_deployment)
+        pulumi.export(f"{name}.provisioning_state", batch.provisioning_state)
+        pulumi.export(f"{name}.auth_mode", batch_group.endpoint.auth_mode)
+        pulumi.export(f"{name}.primary_key", batch.primary_key)
+        pulumi.export(f"{name}.secondary_key", batch.secondary_key)
+        pulumi.export(f"{name}.token_secret", batch.token_secret)
+        pulumi.export(f"{name}.deployments", batch.deployment_states)
+        pulumi.export(f"{name}.controller_container", batch.controller_container)
+        pulumi.export(f"{name}.agent_container", batch.agent_container)
+        pulumi.export(f"{name}.datastores", stores)
 
 
 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -101,6 +102,11 @@ def run_container(spec: ContainerSpec) -> dict[str, Any]:
         c.images.get(spec.image)
     except docker.errors.ImageNotFound as exc:
         raise DockerEngineError(f"image {spec.image!r} is not on this Docker engine; build it first") from exc
+    for host in spec.writable_mounts.values():
+        # Writable mounts are folders of ours (state, datastores): made on first use. A socket or
+        # file that is missing is an error the engine reports.
+        if not os.path.exists(host) and not host.endswith(".sock"):
+            os.makedirs(host, exist_ok=True)
     for attempt in range(_PORT_ATTEMPTS):
         chosen = {cport: free_port() for cport, hport in spec.publish.items() if not hport}
         container = c.containers.create(**create_kwargs(spec, chosen))

@@ -1,0 +1,209 @@
+"""Pure planning of batch endpoints on the local target: controller config, node templates, containers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from components import skus
+from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
+from components.targets import local_plan
+from serving.batch import protocol
+
+CONTROLLER_CONFIG_MOUNT = "/etc/mlendpoints/batch"
+CONTROLLER_STATE_MOUNT = "/var/lib/mlendpoints/batch"
+AGENT_RUN_MOUNT = "/run/mlendpoints/agent"
+AGENT_SOCKET = f"{AGENT_RUN_MOUNT}/agent.sock"
+AGENT_TEMPLATES_MOUNT = "/etc/mlendpoints/agent"
+NODE_TEMPLATES_FILE = "nodes.json"
+CONFIG_FILE = "config.json"
+# What makes a batch endpoint's agent serve the node API (serving.agent.settings).
+AGENT_NODE_ENV = {
+    "MLE_AGENT_NODE_TEMPLATES": f"{AGENT_TEMPLATES_MOUNT}/{NODE_TEMPLATES_FILE}",
+    "MLE_AGENT_NODE_SOCKET": AGENT_SOCKET,
+}
+SECRETS_FILE = "secrets.json"
+
+
+def controller_name(endpoint: str) -> str:
+    """Container name of the endpoint's controller; nodes reach it by this name on the private network."""
+    return f"{endpoint}-controller"
+
+
+def node_secret(token_secret: str, endpoint: str) -> str:
+    """The secret nodes present to the controller's internal API, derived from the endpoint's token
+    secret (rotating the endpoint's keys rotates it too)."""
+    return hmac.new(token_secret.encode(), f"nodes:{endpoint}".encode(), hashlib.sha256).hexdigest()
+
+
+def cluster_limits(size: str, host_cpus: int, host_memory_mb: int) -> tuple[int, int]:
+    """(nano_cpus, memory MB) of one node: the cluster's VM size, capped by this host."""
+    return local_plan.local_limits(size, host_cpus, host_memory_mb)
+
+
+def cluster_cores(spec: AmlComputeSpec) -> tuple[int, float]:
+    """(cores, memory GB) of one node of the cluster, as Azure sizes it."""
+    sku = skus.find_sku(spec.size)
+    if sku is None:  # validated specs only carry known sizes
+        raise ValueError(f"unknown VM size {spec.size!r}")
+    return sku.cores, sku.memory_gb
+
+
+def datastore_mounts(datastores: Mapping[str, str]) -> dict[str, str]:
+    """Container path -> host folder of every datastore (mounted read-write in controller and nodes)."""
+    return {
+        f"{protocol.DATASTORES_ROOT}/{name}": str(Path(path)) for name, path in sorted(datastores.items())
+    }
+
+
+def deployment_config(spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec) -> dict[str, Any]:
+    """One deployment's entry of the controller config (protocol.DeploymentConfig)."""
+    settings = spec.settings
+    return {
+        "name": spec.name,
+        "settings": {
+            "mini_batch_size": settings.mini_batch_size,
+            "max_concurrency_per_instance": settings.max_concurrency_per_instance,
+            "instance_count": spec.resources.instance_count,
+            "output_action": settings.output_action,
+            "output_file_name": settings.output_file_name,
+            "retry_settings": {
+                "max_retries": settings.retry_settings.max_retries,
+                "timeout": settings.retry_settings.timeout,
+            },
+            "error_threshold": settings.error_threshold,
+            "logging_level": settings.logging_level,
+        },
+        "cluster": {
+            "name": cluster.name,
+            "min_instances": cluster.min_instances,
+            "max_instances": cluster.max_instances,
+            "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
+            "low_priority": cluster.tier == "low_priority",
+        },
+    }
+
+
+def controller_config(
+    endpoint: BatchEndpointSpec,
+    deployments: Mapping[str, dict[str, Any]],
+    datastores: Mapping[str, str],
+) -> dict[str, Any]:
+    """The controller's config file (protocol.ControllerConfig), validated here as the controller will."""
+    config = {
+        "endpoint": endpoint.name,
+        "default_deployment": endpoint.defaults.deployment_name,
+        "deployments": dict(sorted(deployments.items())),
+        "datastores": {name: f"{protocol.DATASTORES_ROOT}/{name}" for name in sorted(datastores)},
+    }
+    protocol.ControllerConfig.model_validate(config)
+    return config
+
+
+def node_env(spec: ModelBatchDeploymentSpec, endpoint: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(read-only mounts, environment) of a node: the driver and model as Azure lays them out."""
+    mounts: dict[str, str] = {}
+    env: dict[str, str] = {}
+    if spec.model.path is not None:
+        model_path = Path(spec.model.path)
+        model_dir = f"{local_plan.MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
+        mounts[f"{model_dir}/{model_path.name}"] = str(model_path)
+        env["AZUREML_MODEL_DIR"] = model_dir
+    if spec.code_configuration is not None:
+        mounts[local_plan.CODE_MOUNT] = str(Path(spec.code_configuration.code))
+        env["AML_APP_ROOT"] = local_plan.CODE_MOUNT
+        env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    env.update(
+        {
+            "MLE_BATCH_CONTROLLER_URL": f"http://{controller_name(endpoint)}:{protocol.INTERNAL_PORT}",
+            "MLE_BATCH_DEPLOYMENT": spec.name,
+            "MLE_BATCH_PROCESSES": str(spec.settings.max_concurrency_per_instance),
+        }
+    )
+    env.update({k: str(v) for k, v in spec.settings.environment_variables.items()})
+    return mounts, env
+
+
+def node_template(
+    spec: ModelBatchDeploymentSpec,
+    cluster: AmlComputeSpec,
+    image: str,
+    network: str,
+    datastores: Mapping[str, str],
+    secret: str,
+    user: str,
+) -> dict[str, Any]:
+    """The agent's template for this deployment's nodes (serving.agent.nodes.NodeTemplate)."""
+    mounts, env = node_env(spec, spec.endpoint_name)
+    nano_cpus, mem_mb = cluster_limits(cluster.size, *local_plan.host_resources())
+    return {
+        "cluster": cluster.name,
+        "max_instances": cluster.max_instances,
+        "container": {
+            "name": "node",
+            "image": image,
+            "network": network,
+            "command": ["python", "-m", "serving.batch.node"],
+            "env": {**env, "MLE_BATCH_NODE_SECRET": secret},
+            "labels": {"io.mlendpoints.endpoint": spec.endpoint_name},
+            "mounts": mounts,
+            "writable_mounts": datastore_mounts(datastores),
+            "nano_cpus": nano_cpus,
+            "mem_limit_mb": mem_mb,
+            # Files the nodes write (outputs, logs) belong to whoever runs `pulumi up`.
+            "user": user,
+            "ready_timeout_s": 60,
+        },
+    }
+
+
+def host_user() -> str:
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def controller_container(
+    endpoint: str,
+    image: str,
+    *,
+    network_name: Any,
+    config_dir: str,
+    state_dir: str,
+    run_dir: str,
+    datastores: Mapping[str, str],
+    port: int,
+) -> dict[str, Any]:
+    """Props of the endpoint's controller container (the jobs API on 127.0.0.1:`port`, 0: any)."""
+    name = controller_name(endpoint)
+    return {
+        "name": name,
+        "image": image,
+        "network": network_name,
+        "aliases": [name],
+        "command": ["python", "-m", "serving.batch.controller"],
+        "user": host_user(),
+        "env": {
+            "MLE_BATCH_CONFIG": f"{CONTROLLER_CONFIG_MOUNT}/{CONFIG_FILE}",
+            "MLE_BATCH_SECRETS_FILE": f"{CONTROLLER_CONFIG_MOUNT}/{SECRETS_FILE}",
+            "MLE_BATCH_STATE_DIR": CONTROLLER_STATE_MOUNT,
+            "MLE_BATCH_AGENT_SOCKET": AGENT_SOCKET,
+            "MLE_BATCH_DATASTORES_ROOT": protocol.DATASTORES_ROOT,
+        },
+        "mounts": {CONTROLLER_CONFIG_MOUNT: config_dir},
+        "writable_mounts": {CONTROLLER_STATE_MOUNT: state_dir, AGENT_RUN_MOUNT: run_dir, **datastores},
+        "publish": {str(protocol.PUBLIC_PORT): port},
+        "labels": {"io.mlendpoints.endpoint": endpoint, "io.mlendpoints.role": "controller"},
+        "ready_path": "/",
+        "ready_port": protocol.PUBLIC_PORT,
+        "ready_timeout_s": 60,
+        "health": {
+            "test": ["python", "-m", "serving.probe", str(protocol.PUBLIC_PORT), "/"],
+            "interval_s": 10,
+            "timeout_s": 5,
+            "retries": 3,
+            "start_period_s": 5,
+        },
+    }
