@@ -256,6 +256,7 @@ class BatchEndpoint(pulumi.ComponentResource):
             env=batch_plan.AGENT_NODE_ENV,
             mounts={batch_plan.AGENT_TEMPLATES_MOUNT: str(folder / "agent")},
             writable_mounts={batch_plan.AGENT_RUN_MOUNT: str(folder / "run")},
+            owns={"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": "node"},
             depends_on=[node_templates],
         )
         port = controller.ports.apply(lambda p: p[str(protocol.PUBLIC_PORT)])

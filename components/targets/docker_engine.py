@@ -208,6 +208,14 @@ def remove_container(container_id: str) -> None:
         return
 
 
+def remove_labelled(labels: Mapping[str, str]) -> None:
+    """Remove every container of ours carrying all these labels."""
+    wanted = [f"{key}={value}" for key, value in sorted(labels.items())] + [f"{MANAGED_LABEL}=true"]
+    for container in client().containers.list(all=True, filters={"label": wanted}):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+
 def container_present(container_id: str) -> bool:
     """Whether a container exists and runs (or the engine is restarting its process).
 

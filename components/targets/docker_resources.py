@@ -84,8 +84,12 @@ class _ContainerProvider(ResourceProvider):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs=props)
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
         docker_engine.remove_container(id_)
+        # Containers this one made at run time (a batch endpoint's agent makes its nodes): Pulumi does
+        # not know them, so they go with their maker.
+        if props.get("owns"):
+            docker_engine.remove_labelled(dict(props["owns"]))
 
 
 class DockerContainer(Resource):

@@ -25,6 +25,7 @@ def endpoint_agent(
     env: Mapping[str, str] | None = None,
     mounts: Mapping[str, str] | None = None,
     writable_mounts: Mapping[str, str] | None = None,
+    owns: Mapping[str, str] | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> DockerContainer:
     """`<name>-agent` (and its image) under `parent`; extra env and mounts for batch endpoints."""
@@ -42,6 +43,9 @@ def endpoint_agent(
     if mounts:
         props["mounts"] = dict(mounts)
     props["writable_mounts"] = {**props["writable_mounts"], **(writable_mounts or {})}
+    if owns:
+        # Removed with the agent: the containers it creates itself (batch nodes).
+        props["owns"] = dict(owns)
     return DockerContainer(
         f"{name}-agent", props, pulumi.ResourceOptions(parent=parent, depends_on=[image, *depends_on])
     )

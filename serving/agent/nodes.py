@@ -7,6 +7,7 @@ never touches a container that is not a node of its endpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -27,6 +28,9 @@ log = logging.getLogger("serving.agent")
 NODE_ROLE = "node"
 DEPLOYMENT_LABEL = "io.mlendpoints.deployment"
 CLUSTER_LABEL = "io.mlendpoints.cluster"
+# Digest of the template a node was made from: nodes of an older template (new image, new code,
+# rotated secret) are replaced rather than used.
+TEMPLATE_LABEL = "io.mlendpoints.template"
 # The node's own name, for its logs and leases (set by the agent: names are chosen at creation).
 NODE_NAME_ENV = "MLE_BATCH_NODE_NAME"
 
@@ -63,6 +67,7 @@ class Node:
     cluster: str
     status: str
     started_at: str
+    template: str = ""
 
     def as_json(self) -> dict[str, str]:
         return {
@@ -71,6 +76,10 @@ class Node:
             "status": self.status,
             "started_at": self.started_at,
         }
+
+
+def template_digest(template: NodeTemplate) -> str:
+    return hashlib.sha256(template.model_dump_json().encode()).hexdigest()[:16]
 
 
 def load_templates(path: Path) -> NodeTemplates:
@@ -114,6 +123,7 @@ class NodeManager:
                     cluster=labels.get(CLUSTER_LABEL, ""),
                     status=str(summary.get("State") or "unknown"),
                     started_at=str(summary.get("Created") or ""),
+                    template=labels.get(TEMPLATE_LABEL, ""),
                 )
             )
         return sorted(found, key=lambda node: node.name)
@@ -139,11 +149,13 @@ class NodeManager:
         if template is None:
             known = ", ".join(sorted(templates.deployments)) or "none"
             raise NodeError(f"no batch deployment {deployment!r} (deployments: {known})", status=404)
+        digest = template_digest(template)
         with self._lock:
             # Nodes that died (killed, preempted, OOM) are replaced, not restarted: their leases went
-            # back to the controller, and a fresh node starts clean.
+            # back to the controller, and a fresh node starts clean. So are nodes of an older template.
             for node in self.nodes():
-                if node.status not in _LIVE:
+                stale = node.deployment == deployment and node.template != digest
+                if node.status not in _LIVE or stale:
                     self._remove(node.name)
             cluster_nodes = self._nodes(
                 {"label": [f"{CLUSTER_LABEL}={template.cluster}", f"{ROLE_LABEL}={NODE_ROLE}"]}
@@ -154,6 +166,7 @@ class NodeManager:
             return [n.name for n in self.nodes() if n.deployment == deployment and n.status in _LIVE]
 
     def _create(self, deployment: str, template: NodeTemplate) -> None:
+        digest = template_digest(template)
         name = f"{self.endpoint}-{deployment}-node-{uuid.uuid4().hex[:8]}"
         props = dict(template.container)
         props["name"] = name
@@ -164,6 +177,7 @@ class NodeManager:
             DEPLOYMENT_LABEL: deployment,
             CLUSTER_LABEL: template.cluster,
             ROLE_LABEL: NODE_ROLE,
+            TEMPLATE_LABEL: digest,
         }
         props["restart_policy"] = "no"
         props["publish"] = {}

@@ -1,0 +1,222 @@
+"""A batch endpoint's life on the real engine and Docker: up, invoke, output, failures, kills, scale to zero.
+
+One stack for the module: a cluster of two small nodes that scales to zero after five idle seconds,
+an endpoint with the example `linear` deployment and `lines`, whose driver does what each input
+file says (fixtures/batch/code/driver.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+from components import environments
+from components.azureml_yaml import load_yaml_file
+from tests.integration.batch_client import BatchEndpointClient
+from tests.integration.fixtures.tiny_endpoint import local_stack
+from tests.integration.pulumi_stack import REPO, TempStack
+
+pytestmark = pytest.mark.integration
+ENDPOINT = "it-batch"
+CLUSTER = "it-cluster"
+DRIVER = Path(__file__).parent / "fixtures" / "batch" / "code"
+EXAMPLE = REPO / "examples" / "batch"
+
+
+def _serving(default: str) -> dict[str, Any]:
+    return {
+        "computes": [
+            {
+                "name": CLUSTER,
+                "size": "Standard_DS1_v2",
+                "min_instances": 0,
+                "max_instances": 2,
+                "idle_time_before_scale_down": 5,
+            }
+        ],
+        "endpoints": [{"name": ENDPOINT, "auth_mode": "aad_token", "defaults": {"deployment_name": default}}],
+        "deployments": [
+            {
+                "file": str(EXAMPLE / "deployment.yml"),
+                "endpoint_name": ENDPOINT,
+                "compute": f"azureml:{CLUSTER}",
+            },
+            {
+                "$schema": "https://azuremlschemas.azureedge.net/latest/modelBatchDeployment.schema.json",
+                "name": "lines",
+                "endpoint_name": ENDPOINT,
+                "type": "model",
+                "model": {"path": str(DRIVER)},
+                "code_configuration": {"code": str(DRIVER), "scoring_script": "driver.py"},
+                "environment": {"image": environments.DEFAULT_BASE_IMAGE},
+                "compute": f"azureml:{CLUSTER}",
+                "resources": {"instance_count": 2},
+                "settings": {
+                    "mini_batch_size": 2,
+                    "max_concurrency_per_instance": 2,
+                    "retry_settings": {"max_retries": 1, "timeout": 20},
+                    "error_threshold": -1,
+                },
+            },
+        ],
+    }
+
+
+def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
+    """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
+    current = yaml.safe_load(stack.config_file.read_text()) or {}
+    salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
+    stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[TempStack]:
+    created = TempStack.create(local_stack(_serving("lines")))
+    try:
+        created.up()
+        yield created
+    finally:
+        created.destroy_and_remove()
+    assert not docker.from_env().containers.list(
+        all=True, filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"}
+    )
+
+
+@pytest.fixture(scope="module")
+def client(stack: TempStack) -> BatchEndpointClient:
+    return BatchEndpointClient.from_outputs(stack.outputs(show_secrets=True), ENDPOINT)
+
+
+def _containers(role: str) -> list[Any]:
+    return docker.from_env().containers.list(
+        all=True, filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", f"io.mlendpoints.role={role}"]}
+    )
+
+
+def _progress(job: dict[str, Any]) -> dict[str, Any]:
+    return dict(job["properties"]["progress"])
+
+
+def test_nothing_runs_at_rest_and_the_example_job_matches_its_driver(client: BatchEndpointClient) -> None:
+    assert _containers("node") == []  # min_instances 0
+    files = {p.name: p.read_text() for p in sorted((EXAMPLE / "data").glob("*.csv"))}
+    job = client.wait(client.invoke(client.inputs(files), deployment="linear")["name"])
+    assert job["properties"]["status"] == "Completed", job
+    rows = client.output_lines(job)
+    assert len(rows) == 8 * 25
+    # The same driver called directly, in the deployment's own image, over the same files.
+    spec = load_yaml_file(EXAMPLE / "deployment.yml")
+    image = environments.image_tag(environments.plan_for_spec(spec.environment))
+    script = (
+        "import glob, os, sys; sys.path.insert(0, '/code'); import batch_driver as d; d.init(); "
+        "out = d.run(sorted(glob.glob('/data/*.csv'))); "
+        "sys.stdout.write(out.to_csv(sep=' ', header=False, index=False))"
+    )
+    direct = subprocess.run(
+        [
+            "docker", "run", "--rm", "--network", "none",
+            "-v", f"{EXAMPLE / 'data'}:/data:ro", "-v", f"{EXAMPLE / 'code'}:/code:ro",
+            "-v", f"{EXAMPLE / 'model'}:/models/model:ro", "-e", "AZUREML_MODEL_DIR=/models",
+            image, "python", "-c", script,
+        ],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert sorted(rows) == sorted(direct.stdout.splitlines())
+    logs = client.job_folder(job["name"]) / "logs"
+    assert "Completed" in (logs / "job_result.txt").read_text()
+    assert (logs / "sys" / "job_report" / "processed_mini-batches.csv").is_file()
+
+
+def test_failures_retries_timeouts_and_too_few_rows_are_reported_by_file(client: BatchEndpointClient) -> None:
+    files = {f"ok-{i}.txt": "ok" for i in range(4)}
+    files |= {"bad.txt": "fail", "late.txt": "slow 30", "short.txt": "short"}
+    job = client.wait(
+        client.invoke(client.inputs(files), miniBatchSize=1, retrySettings={"maxRetries": 1, "timeout": 2})[
+            "name"
+        ]
+    )
+    # error_threshold -1: every failure is tolerated, the job completes with what succeeded.
+    assert job["properties"]["status"] == "Completed", job
+    progress = _progress(job)
+    assert progress["files"] == {"total": 7, "succeeded": 4, "failed": 3}
+    assert progress["failedTries"] == 6  # each failing file: first try and one retry
+    assert sorted(line.split()[0] for line in client.output_lines(job)) == sorted(
+        f"ok-{i}.txt" for i in range(4)
+    )
+    errors = (client.job_folder(job["name"]) / "logs" / "job_error.txt").read_text()
+    for name, why in (("bad.txt", "asked to fail"), ("late.txt", "timeout"), ("short.txt", "too_few_rows")):
+        assert name in errors and why in errors, errors
+
+
+def test_error_threshold_fails_the_job(client: BatchEndpointClient) -> None:
+    files = {f"ok-{i}.txt": "ok" for i in range(6)} | {"bad-1.txt": "fail", "bad-2.txt": "fail"}
+    job = client.wait(
+        client.invoke(
+            client.inputs(files), miniBatchSize=1, errorThreshold=1, retrySettings={"maxRetries": 0}
+        )["name"]
+    )
+    assert job["properties"]["status"] == "Failed", job
+    message = job["properties"]["error"]["message"]
+    assert "bad-1.txt" in message or "bad-2.txt" in message, message
+
+
+def test_kills_of_a_worker_a_node_and_the_controller_lose_and_double_nothing(
+    client: BatchEndpointClient,
+) -> None:
+    names = [f"file-{i:03d}.txt" for i in range(48)]
+    job = client.invoke(client.inputs(dict.fromkeys(names, "slow 0.6")))
+    engine = docker.from_env()
+
+    def running_nodes() -> list[Any]:
+        return [n for n in _containers("node") if n.status == "running"]
+
+    deadline = time.monotonic() + 120
+    while len(running_nodes()) < 2 or _progress(client.job(job["name"]))["miniBatches"]["succeeded"] < 2:
+        assert time.monotonic() < deadline, "the job did not get going"
+        time.sleep(0.2)
+    first, second = running_nodes()[:2]
+    # A worker process (multiprocessing's spawn child of the node's supervisor) dies.
+    processes = first.top(ps_args="-eo pid,args")["Processes"]
+    workers = [int(row[0]) for row in processes if "spawn_main" in row[1]]
+    assert workers, processes
+    os.kill(workers[0], signal.SIGKILL)
+    time.sleep(1.0)
+    second.kill()  # a whole node, as a preemption takes it
+    time.sleep(1.0)
+    engine.containers.get(f"{ENDPOINT}-controller").kill()  # the agent starts it again
+    done = client.wait(job["name"])
+    assert done["properties"]["status"] == "Completed", done
+    counted = Counter(line.split()[0] for line in client.output_lines(done))
+    assert counted == Counter(dict.fromkeys(names, 1))
+
+
+def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:
+    job = client.wait(client.invoke(client.inputs({"a.txt": "ok", "b.txt": "ok"}))["name"])
+    assert job["properties"]["status"] == "Completed"
+    deadline = time.monotonic() + 90
+    while [n for n in _containers("node") if n.status == "running"]:
+        assert time.monotonic() < deadline, [n.name for n in _containers("node")]
+        time.sleep(1)
+
+
+def test_default_deployment_switches_in_place(stack: TempStack, client: BatchEndpointClient) -> None:
+    controller = docker.from_env().containers.get(f"{ENDPOINT}-controller").id
+    _reconfigure(stack, local_stack(_serving("linear")))
+    stack.up()
+    assert stack.outputs()[f"{ENDPOINT}.default_deployment"] == "linear"
+    assert docker.from_env().containers.get(f"{ENDPOINT}-controller").id == controller
+    files = {"one.csv": (EXAMPLE / "data" / "part-00.csv").read_text()}
+    job = client.wait(client.invoke(client.inputs(files))["name"])
+    assert job["properties"]["deploymentName"] == "linear"
+    assert job["properties"]["status"] == "Completed", job
