@@ -23,17 +23,18 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 try:
-    from policies import adapters, rules
+    from policies import adapters, batch_rules, rules
 except ModuleNotFoundError:  # run by `pulumi` from a checkout that is not installed in the pack's venv
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from policies import adapters, rules
+    from policies import adapters, batch_rules, rules
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 ENDPOINTS = ("online_endpoint", "batch_endpoint")
 NAMED = (*ENDPOINTS, "online_deployment", "batch_deployment", "compute_cluster")
 PROBED = ("online_deployment", "k8s_workload")
-IMAGED = ("online_deployment", "k8s_workload", "container", "image")
+BATCH = ("batch_deployment",)
+IMAGED = ("online_deployment", "batch_deployment", "k8s_workload", "container", "image")
 EXPOSED = (*ENDPOINTS, "compute_cluster", "k8s_service", "container")
 JSON_TYPES = MappingProxyType({bool: "boolean", int: "integer", float: "number", str: "string"})
 
@@ -81,6 +82,11 @@ def _kwargs(rule: Callable[..., Any], config: Mapping[str, Any]) -> dict[str, An
     return {k: type(options[k])(v) for k, v in config.items() if k in options and v is not None}
 
 
+def _describe(rule: Callable[..., Any], name: str) -> str:
+    # Docstrings that wrap become one line, as the engine prints descriptions.
+    return " ".join((rule.__doc__ or name).split())
+
+
 def resource_policy(
     name: str, level: EnforcementLevel, kinds: Sequence[str], rule: Callable[..., list[str]]
 ) -> ResourceValidationPolicy:
@@ -93,7 +99,7 @@ def resource_policy(
 
     return ResourceValidationPolicy(
         name=name,
-        description=(rule.__doc__ or name).strip(),
+        description=_describe(rule, name),
         validate=validate,
         enforcement_level=level,
         config_schema=_schema(rule),
@@ -105,9 +111,22 @@ def _stack_resources(args: StackValidationArgs) -> list[dict[str, Any]]:
     return [r for r in found if r is not None]
 
 
-def _names_only_existing(args: StackValidationArgs, report: ReportViolation) -> None:
-    for urn, message in rules.names_only_existing_deployments(_stack_resources(args)):
-        report(message, urn)
+def stack_policy(
+    name: str, level: EnforcementLevel, rule: Callable[..., list[rules.Finding]]
+) -> StackValidationPolicy:
+    """A rule over the whole stack (cross-resource references); findings land on their resources."""
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        for urn, message in rule(_stack_resources(args), **_kwargs(rule, args.get_config())):
+            report(message, urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=_describe(rule, name),
+        validate=validate,
+        enforcement_level=level,
+        config_schema=_schema(rule),
+    )
 
 
 def _quota_fits(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -150,11 +169,21 @@ def build_policies() -> list[Policy]:
         resource_policy("probe-settings-in-bounds", ADVISORY, PROBED, rules.probe_settings_in_bounds),
         resource_policy("k8s-resource-limits", MANDATORY, ("k8s_workload",), rules.k8s_resource_limits),
         resource_policy("no-public-network-access", MANDATORY, EXPOSED, rules.no_public_network_access),
-        StackValidationPolicy(
-            name="names-only-existing-deployments",
-            description=(rules.names_only_existing_deployments.__doc__ or "").strip(),
-            validate=_names_only_existing,
-            enforcement_level=MANDATORY,
+        stack_policy("names-only-existing-deployments", MANDATORY, rules.names_only_existing_deployments),
+        resource_policy("batch-settings-valid", MANDATORY, BATCH, batch_rules.batch_settings_valid),
+        resource_policy(
+            "batch-retry-settings-in-bounds", ADVISORY, BATCH, batch_rules.batch_retry_settings_in_bounds
+        ),
+        resource_policy(
+            "batch-error-threshold-in-production", ADVISORY, BATCH, batch_rules.production_error_threshold
+        ),
+        stack_policy("batch-instances-within-cluster", MANDATORY, batch_rules.batch_instances_within_cluster),
+        stack_policy("batch-compute-exists", MANDATORY, batch_rules.batch_compute_exists),
+        stack_policy(
+            "batch-default-deployment-exists", MANDATORY, batch_rules.batch_default_deployment_exists
+        ),
+        stack_policy(
+            "batch-low-priority-in-production", ADVISORY, batch_rules.batch_low_priority_in_production
         ),
         StackValidationPolicy(
             name="quota-fits",

@@ -11,9 +11,11 @@ from typing import Any, Final
 #   online_endpoint   auth_mode traffic mirror_traffic public_network_access
 #   online_deployment endpoint_name instance_type instance_count image request_timeout_ms
 #                     probes{liveness,readiness} target previous_instance_type previous_instance_count
-#   batch_endpoint    auth_mode public_network_access
-#   batch_deployment  endpoint_name
-#   compute_cluster   size max_instances low_priority public_ip
+#   batch_endpoint    auth_mode public_network_access default_deployment target
+#   batch_deployment  endpoint_name compute instance_count cluster_max_instances image target
+#                     mini_batch_size max_concurrency_per_instance output_action output_file_name
+#                     max_retries timeout_s error_threshold logging_level
+#   compute_cluster   size tier low_priority min_instances max_instances idle_s public_ip target
 #   k8s_workload      replicas containers[{name image cpu_limit memory_limit probes}]
 #   k8s_service       service_type
 #   container         image published[{ip external}] cpus memory_gb
@@ -152,7 +154,13 @@ def _component_endpoint(p: Mapping[str, Any], batch: bool) -> dict[str, Any]:
         "auth_mode": _lower(_get(p, "auth_mode", "authMode")),
         "public_network_access": _lower(_get(p, "public_network_access", "publicNetworkAccess")),
     }
-    if not batch:
+    if batch:
+        defaults = _get(p, "defaults", default={})
+        out["default_deployment"] = _get(p, "default_deployment", "defaultDeployment") or _get(
+            defaults, "deployment_name", "deploymentName"
+        )
+        out["target"] = _lower(_get(p, "target"))
+    else:
         out["traffic"] = _weights(_get(p, "traffic"))
         out["mirror_traffic"] = _weights(_get(p, "mirror_traffic", "mirrorTraffic"))
     return out
@@ -184,13 +192,109 @@ def _component_deployment(p: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _tier(value: Any) -> Any:
+    # Azure's vmPriority spells it LowPriority, the YAML low_priority.
+    lowered = _lower(value)
+    return "low_priority" if lowered == "lowpriority" else lowered
+
+
 def _component_cluster(p: Mapping[str, Any]) -> dict[str, Any]:
+    tier = _tier(_get(p, "tier", default="dedicated"))
     return {
         "kind": "compute_cluster",
         "size": _get(p, "size", "vm_size"),
+        "tier": tier,
+        "low_priority": UNKNOWN if tier is UNKNOWN else tier == "low_priority",
+        "min_instances": _int(_get(p, "min_instances", "minInstances", default=0)),
         "max_instances": _int(_get(p, "max_instances", "maxInstances", default=1)),
-        "low_priority": _lower(_get(p, "tier")) == "low_priority",
+        "idle_s": _int(_get(p, "idle_time_before_scale_down", "idleTimeBeforeScaleDown", default=120)),
         "public_ip": False,
+        "target": _lower(_get(p, "target")),
+    }
+
+
+# Azure's defaults for every batch deployment setting a resource leaves out (modelBatchDeployment schema
+# and the REST BatchDeploymentProperties): an absent error threshold, for one, ignores every failure.
+BATCH_DEFAULTS: Final = MappingProxyType(
+    {
+        "instance_count": 1,
+        "mini_batch_size": 10,
+        "max_concurrency_per_instance": 1,
+        "output_action": "append_row",
+        "output_file_name": "predictions.csv",
+        "max_retries": 3,
+        "timeout_s": 30,
+        "error_threshold": -1,
+        "logging_level": "info",
+    }
+)
+_OUTPUT_ACTIONS: Final = MappingProxyType({"appendrow": "append_row", "summaryonly": "summary_only"})
+
+
+def compute_name(value: Any) -> Any:
+    """The cluster name in a deployment's compute: `cpu`, `azureml:cpu` or an ARM id `.../computes/cpu`."""
+    if not isinstance(value, str):
+        return value
+    match = re.search(r"/computes/([^/]+)/*$", value.strip(), re.IGNORECASE)
+    return match.group(1) if match else value.strip().removeprefix("azureml:")
+
+
+def _batch_settings(settings: Any, retry: Any, *, iso: bool) -> dict[str, Any]:
+    timeout = _get(retry, "timeout", default=BATCH_DEFAULTS["timeout_s"])
+    action = _lower(_get(settings, "output_action", "outputAction", default=BATCH_DEFAULTS["output_action"]))
+    return {
+        "mini_batch_size": _int(
+            _get(settings, "mini_batch_size", "miniBatchSize", default=BATCH_DEFAULTS["mini_batch_size"])
+        ),
+        "max_concurrency_per_instance": _int(
+            _get(
+                settings,
+                "max_concurrency_per_instance",
+                "maxConcurrencyPerInstance",
+                default=BATCH_DEFAULTS["max_concurrency_per_instance"],
+            )
+        ),
+        "output_action": _OUTPUT_ACTIONS.get(action, action) if isinstance(action, str) else action,
+        "output_file_name": _get(
+            settings, "output_file_name", "outputFileName", default=BATCH_DEFAULTS["output_file_name"]
+        ),
+        "max_retries": _int(_get(retry, "max_retries", "maxRetries", default=BATCH_DEFAULTS["max_retries"])),
+        # Azure spells the per-mini-batch timeout as ISO 8601 (PT30S), the YAML as seconds.
+        "timeout_s": iso_seconds(timeout) if iso else _number(timeout),
+        "error_threshold": _int(
+            _get(settings, "error_threshold", "errorThreshold", default=BATCH_DEFAULTS["error_threshold"])
+        ),
+        "logging_level": _lower(
+            _get(settings, "logging_level", "loggingLevel", default=BATCH_DEFAULTS["logging_level"])
+        ),
+    }
+
+
+def _number(value: Any) -> Any:
+    if value is None or value is UNKNOWN or isinstance(value, int | float):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _component_batch_deployment(p: Mapping[str, Any]) -> dict[str, Any]:
+    settings = _get(p, "settings", default={})
+    resources = _get(p, "resources", default={})
+    count = _get(p, "instance_count", "instanceCount")
+    if count is None:
+        count = _get(resources, "instance_count", "instanceCount", default=BATCH_DEFAULTS["instance_count"])
+    return {
+        "kind": "batch_deployment",
+        "endpoint_name": _get(p, "endpoint_name", "endpointName"),
+        "compute": compute_name(_get(p, "compute")),
+        "instance_count": _int(count),
+        # The component passes its cluster's max_instances along, so the rule needs no lookup.
+        "cluster_max_instances": _int(_get(p, "max_instances", "maxInstances")),
+        "image": _get(p, "image"),
+        "target": _lower(_get(p, "target")),
+        **_batch_settings(settings, _get(settings, "retry_settings", "retrySettings", default={}), iso=False),
     }
 
 
@@ -200,8 +304,13 @@ def _azure_endpoint(p: Mapping[str, Any], batch: bool) -> dict[str, Any]:
     out["auth_mode"] = {"amltoken": "aml_token", "aadtoken": "aad_token"}.get(
         out["auth_mode"], out["auth_mode"]
     )
-    # Azure enables public access when the field is absent.
-    out["public_network_access"] = out["public_network_access"] or "enabled"
+    if batch:
+        # Batch endpoints have no such field: the workspace's network settings decide.
+        out["public_network_access"] = None
+        out["target"] = "azure"
+    else:
+        # Azure enables public access when the field is absent.
+        out["public_network_access"] = out["public_network_access"] or "enabled"
     return out
 
 
@@ -240,12 +349,32 @@ def _azure_compute(p: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     inner = _get(outer, "properties", default={})
     scale = _get(inner, "scaleSettings", default={})
+    tier = _tier(_get(inner, "vmPriority", default="dedicated"))
     return {
         "kind": "compute_cluster",
         "size": _get(inner, "vmSize"),
+        "tier": tier,
+        "low_priority": UNKNOWN if tier is UNKNOWN else tier == "low_priority",
+        "min_instances": _int(_get(scale, "minNodeCount", default=0)),
         "max_instances": _int(_get(scale, "maxNodeCount", default=1)),
-        "low_priority": _lower(_get(inner, "vmPriority")) == "lowpriority",
+        "idle_s": iso_seconds(_get(scale, "nodeIdleTimeBeforeScaleDown", default="PT120S")),
         "public_ip": _get(inner, "enableNodePublicIp", default=True),
+        "target": "azure",
+    }
+
+
+def _azure_batch_deployment(p: Mapping[str, Any]) -> dict[str, Any]:
+    inner = _get(p, "properties", default={})
+    resources = _get(inner, "resources", default={})
+    return {
+        "kind": "batch_deployment",
+        "endpoint_name": _get(p, "endpointName"),
+        "compute": compute_name(_get(inner, "compute")),
+        "instance_count": _int(_get(resources, "instanceCount", default=BATCH_DEFAULTS["instance_count"])),
+        "cluster_max_instances": None,
+        "image": _get(inner, "environmentId"),
+        "target": "azure",
+        **_batch_settings(inner, _get(inner, "retrySettings", default={}), iso=True),
     }
 
 
@@ -310,18 +439,12 @@ _ADAPTERS: Final[Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any] | Non
         "mlendpoints:online:OnlineEndpoint": lambda p: _component_endpoint(p, batch=False),
         "mlendpoints:online:OnlineDeployment": _component_deployment,
         "mlendpoints:batch:BatchEndpoint": lambda p: _component_endpoint(p, batch=True),
-        "mlendpoints:batch:BatchDeployment": lambda p: {
-            "kind": "batch_deployment",
-            "endpoint_name": _get(p, "endpoint_name", "endpointName"),
-        },
+        "mlendpoints:batch:BatchDeployment": _component_batch_deployment,
         "mlendpoints:batch:ComputeCluster": _component_cluster,
         AZURE_ML + "OnlineEndpoint": lambda p: _azure_endpoint(p, batch=False),
         AZURE_ML + "OnlineDeployment": _azure_deployment,
         AZURE_ML + "BatchEndpoint": lambda p: _azure_endpoint(p, batch=True),
-        AZURE_ML + "BatchDeployment": lambda p: {
-            "kind": "batch_deployment",
-            "endpoint_name": _get(p, "endpointName"),
-        },
+        AZURE_ML + "BatchDeployment": _azure_batch_deployment,
         AZURE_ML + "Compute": _azure_compute,
         "kubernetes:apps/v1:Deployment": _k8s_deployment,
         "kubernetes:core/v1:Service": _k8s_service,

@@ -369,12 +369,15 @@ def quota_demands(resources: Iterable[Resource], target: str = "", fallback: str
                 )
             )
         elif kind == "compute_cluster" and known(r.get("size"), r.get("max_instances")) and r.get("size"):
+            # Only Azure has a separate low-priority quota; elsewhere every node takes this machine's
+            # (or namespace's) cores whatever its tier.
+            on_azure = _target(r.get("target"), stack_target) == "azure"
             clusters.append(
                 ClusterDemand(
                     name=str(r["name"]),
                     size=r["size"],
                     max_instances=r["max_instances"] or 0,
-                    low_priority=bool(r.get("low_priority")),
+                    low_priority=on_azure and r.get("low_priority") is True,
                 )
             )
         elif kind in ("k8s_workload", "container") and not r.get("owned"):

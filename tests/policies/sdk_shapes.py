@@ -60,7 +60,9 @@ def _azure() -> list[pulumi.Resource]:
             properties=ml.AmlComputePropertiesArgs(
                 vm_size="Standard_DS3_v2",
                 vm_priority="LowPriority",
-                scale_settings=ml.ScaleSettingsArgs(max_node_count=4, min_node_count=0),
+                scale_settings=ml.ScaleSettingsArgs(
+                    max_node_count=4, min_node_count=0, node_idle_time_before_scale_down="PT2M"
+                ),
             ),
         ),
         **common,
@@ -68,10 +70,42 @@ def _azure() -> list[pulumi.Resource]:
     batch = ml.BatchEndpoint(
         "azure-batch",
         endpoint_name="scoring",
-        properties=ml.BatchEndpointPropertiesArgs(auth_mode="AADToken"),
+        properties=ml.BatchEndpointPropertiesArgs(
+            auth_mode="AADToken", defaults=ml.BatchEndpointDefaultsArgs(deployment_name="nightly")
+        ),
         **common,
     )
-    return [endpoint, deployment, autoscaled, compute, batch]
+    # The compute is an ARM id, as the az CLI and the azure-ai-ml SDK send it.
+    cluster_id = (
+        "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
+        "/workspaces/ws/computes/cpu-cluster"
+    )
+    batch_deployment = ml.BatchDeployment(
+        "azure-batch-deployment",
+        endpoint_name="scoring",
+        deployment_name="nightly",
+        properties=ml.BatchDeploymentPropertiesArgs(
+            compute=cluster_id,
+            environment_id="azureml:batch-env:2",
+            resources=ml.DeploymentResourceConfigurationArgs(instance_count=5),
+            mini_batch_size=20,
+            max_concurrency_per_instance=4,
+            output_action="SummaryOnly",
+            output_file_name="scores.csv",
+            retry_settings=ml.BatchRetrySettingsArgs(max_retries=2, timeout="PT5M"),
+            error_threshold=10,
+            logging_level="Warning",
+        ),
+        **common,
+    )
+    bare_deployment = ml.BatchDeployment(
+        "azure-batch-bare",
+        endpoint_name="scoring",
+        deployment_name="hourly",
+        properties=ml.BatchDeploymentPropertiesArgs(compute="azureml:cpu-cluster"),
+        **common,
+    )
+    return [endpoint, deployment, autoscaled, compute, batch, batch_deployment, bare_deployment]
 
 
 def _kubernetes() -> list[pulumi.Resource]:

@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from policies import adapters
-from policies.adapters import UNKNOWN, adapt, iso_seconds, k8s_cpu, k8s_memory_gb, stack_of, under_component
+from policies.adapters import (
+    UNKNOWN,
+    adapt,
+    compute_name,
+    iso_seconds,
+    k8s_cpu,
+    k8s_memory_gb,
+    stack_of,
+    under_component,
+)
+from tests.policies.component_shapes import CLUSTER, DEPLOYMENT, ENDPOINT, batch_component_props
 from tests.policies.sdk_shapes import all_shapes
 
 AZ = "azure-native:machinelearningservices:"
@@ -16,6 +26,12 @@ AZ = "azure-native:machinelearningservices:"
 @pytest.fixture(scope="module")
 def shapes() -> dict[str, dict[str, Any]]:
     return all_shapes()
+
+
+@pytest.fixture(scope="module")
+def batch_props(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The props components/batch.py registers for the example batch stack, by type."""
+    return dict(batch_component_props(tmp_path_factory.mktemp("state")))
 
 
 def urn(type_: str, name: str, stack: str = "dev", parents: str = "") -> str:
@@ -87,6 +103,70 @@ def test_component_autoscaled_deployment_counts_max_instances() -> None:
     assert run("mlendpoints:online:OnlineDeployment", props)["instance_count"] == 4
 
 
+def test_component_compute_cluster_as_registered(batch_props: dict[str, dict[str, Any]]) -> None:
+    r = run(CLUSTER, batch_props[CLUSTER], "cpu-cluster")
+    assert {k: r[k] for k in ("kind", "name", "size", "tier", "low_priority", "target")} == {
+        "kind": "compute_cluster",
+        "name": "cpu-cluster",
+        "size": "Standard_DS2_v2",
+        "tier": "dedicated",
+        "low_priority": False,
+        "target": "local",
+    }
+    # The engine hands numbers over as floats; the adapter gives the rules ints.
+    assert (r["min_instances"], r["max_instances"], r["idle_s"]) == (0, 2, 60)
+    assert all(type(r[k]) is int for k in ("min_instances", "max_instances", "idle_s"))
+
+
+def test_component_batch_endpoint_as_registered(batch_props: dict[str, dict[str, Any]]) -> None:
+    r = run(ENDPOINT, batch_props[ENDPOINT], "mle-batch")
+    assert (r["kind"], r["name"], r["auth_mode"], r["default_deployment"], r["target"]) == (
+        "batch_endpoint",
+        "mle-batch",
+        "aad_token",
+        "linear",
+        "local",
+    )
+    assert r["public_network_access"] is None
+
+
+def test_component_batch_deployment_as_registered(batch_props: dict[str, dict[str, Any]]) -> None:
+    r = run(DEPLOYMENT, batch_props[DEPLOYMENT], "mle-batch-linear")
+    image = r.pop("image")
+    assert image.startswith("mlendpoints/serving:")
+    assert {k: v for k, v in r.items() if k not in ("urn", "type", "stack", "owned")} == {
+        "kind": "batch_deployment",
+        "name": "linear",
+        "endpoint_name": "mle-batch",
+        "compute": "cpu-cluster",
+        "instance_count": 2,
+        "cluster_max_instances": 2,
+        "target": "local",
+        "mini_batch_size": 2,
+        "max_concurrency_per_instance": 2,
+        "output_action": "append_row",
+        "output_file_name": "predictions.csv",
+        "max_retries": 3,
+        "timeout_s": 30,
+        "error_threshold": -1,
+        "logging_level": "info",
+    }
+
+
+def test_component_batch_deployment_reads_nested_resources_and_fills_azure_defaults() -> None:
+    props = {
+        "name": "nightly",
+        "endpoint_name": "scoring",
+        "compute": "azureml:gpu",
+        "resources": {"instance_count": 4.0},
+    }
+    r = run(DEPLOYMENT, props)
+    assert (r["compute"], r["instance_count"], r["cluster_max_instances"]) == ("gpu", 4, None)
+    assert {k: r[k] for k in adapters.BATCH_DEFAULTS if k != "instance_count"} == {
+        k: v for k, v in adapters.BATCH_DEFAULTS.items() if k != "instance_count"
+    }
+
+
 def test_component_batch_and_cluster() -> None:
     assert run("mlendpoints:batch:BatchEndpoint", {"name": "scoring", "auth_mode": "aad_token"})["kind"] == (
         "batch_endpoint"
@@ -156,6 +236,7 @@ def test_azure_compute(shapes: dict[str, dict[str, Any]]) -> None:
         True,
         True,
     )
+    assert (r["tier"], r["min_instances"], r["idle_s"], r["target"]) == ("low_priority", 0, 120, "azure")
 
 
 def test_azure_compute_other_than_amlcompute_is_ignored() -> None:
@@ -168,6 +249,70 @@ def test_azure_compute_other_than_amlcompute_is_ignored() -> None:
 def test_azure_batch_endpoint(shapes: dict[str, dict[str, Any]]) -> None:
     r = run(AZ + "BatchEndpoint", shapes["azure-batch"])
     assert (r["kind"], r["name"], r["auth_mode"]) == ("batch_endpoint", "scoring", "aad_token")
+    assert (r["default_deployment"], r["target"]) == ("nightly", "azure")
+    # Batch endpoints have no publicNetworkAccess of their own (the workspace decides): not "enabled".
+    assert r["public_network_access"] is None
+
+
+def test_azure_batch_deployment(shapes: dict[str, dict[str, Any]]) -> None:
+    r = run(AZ + "BatchDeployment", shapes["azure-batch-deployment"])
+    assert {k: v for k, v in r.items() if k not in ("urn", "type", "stack", "owned")} == {
+        "kind": "batch_deployment",
+        "name": "nightly",
+        "endpoint_name": "scoring",
+        "compute": "cpu-cluster",
+        "instance_count": 5,
+        "cluster_max_instances": None,
+        "image": "azureml:batch-env:2",
+        "target": "azure",
+        "mini_batch_size": 20,
+        "max_concurrency_per_instance": 4,
+        "output_action": "summary_only",
+        "output_file_name": "scores.csv",
+        "max_retries": 2,
+        "timeout_s": 300,
+        "error_threshold": 10,
+        "logging_level": "warning",
+    }
+
+
+def test_azure_batch_deployment_without_settings_gets_azures_defaults(
+    shapes: dict[str, dict[str, Any]],
+) -> None:
+    r = run(AZ + "BatchDeployment", shapes["azure-batch-bare"])
+    assert (r["name"], r["compute"]) == ("hourly", "cpu-cluster")
+    assert {k: r[k] for k in adapters.BATCH_DEFAULTS} == dict(adapters.BATCH_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("cpu", "cpu"),
+        ("azureml:cpu", "cpu"),
+        (
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w/computes/cpu",
+            "cpu",
+        ),
+        (
+            "/subscriptions/s/resourcegroups/rg/providers/microsoft.machinelearningservices/workspaces/w/Computes/g1/",
+            "g1",
+        ),
+        (None, None),
+    ],
+)
+def test_compute_names(value: Any, name: str | None) -> None:
+    assert compute_name(value) == name
+    assert compute_name(UNKNOWN) is UNKNOWN
+
+
+def test_unknown_batch_props_stay_unknown() -> None:
+    r = run(DEPLOYMENT, {"name": "n", "compute": UNKNOWN, "instance_count": UNKNOWN, "settings": UNKNOWN})
+    assert all(
+        r[k] is UNKNOWN
+        for k in ("compute", "instance_count", "error_threshold", "timeout_s", "output_action")
+    )
+    cluster = run(CLUSTER, {"name": "c", "tier": UNKNOWN, "max_instances": UNKNOWN})
+    assert cluster["low_priority"] is UNKNOWN and cluster["max_instances"] is UNKNOWN
 
 
 def test_kubernetes_deployment(shapes: dict[str, dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from components.quota import QuotaLimits
 from policies import rules
 from policies.adapters import UNKNOWN
+from tests.policies.test_batch_rules import batch_deployment, batch_endpoint, cluster
 
 
 def endpoint(name: str = "churn", **kw: Any) -> dict[str, Any]:
@@ -409,3 +410,65 @@ def test_quota_limits_come_from_config_then_quota_check() -> None:
     assert from_config == QuotaLimits(family_cores={"standardDSv2Family": 40}, low_priority_cores=8)
     check = {"limits": {"total_cores": 16, "family_cores": {}, "total_memory_gb": None}}
     assert rules.quota_limits({}, [check]) == QuotaLimits(total_cores=16)
+
+
+# valid-names and images-pinned cover the batch kinds
+def test_batch_names_follow_azure_rules() -> None:
+    assert rules.valid_names(batch_endpoint()) == []
+    [msg] = rules.valid_names(batch_deployment("n_1"))
+    assert msg.startswith("batch deployment name 'n_1' is invalid")
+    [msg] = rules.valid_names(batch_endpoint("ab"))
+    assert msg.startswith("batch endpoint name 'ab' is invalid")
+    [msg] = rules.valid_names(cluster("cpu-cluster-far-too-long"))
+    assert msg.startswith("compute cluster name 'cpu-cluster-far-too-long' is invalid") and "2 to 16" in msg
+
+
+def test_batch_images_are_pinned() -> None:
+    assert rules.images_pinned(batch_deployment()) == []
+    assert rules.images_pinned(batch_deployment(image="azureml:batch-env:2")) == []
+    assert rules.images_pinned(batch_deployment(image="azureml:batch-env@latest")) != []
+
+
+# quota-fits: compute clusters
+def test_quota_counts_cluster_cores_at_max_instances_locally() -> None:
+    found = rules.quota_fits(
+        [deployment(instance_count=1), cluster(max_instances=4)], QuotaLimits(total_cores=16)
+    )
+    assert found == [(None, "needs 20 cores in total: 1 × 4 [blue] + max 4 × 4 [cpu]; available 16")]
+    assert (
+        rules.quota_fits(
+            [deployment(instance_count=1), cluster(max_instances=3)], QuotaLimits(total_cores=16)
+        )
+        == []
+    )
+
+
+def test_quota_counts_local_low_priority_clusters_against_the_machine() -> None:
+    # Locally a low-priority node takes this machine's cores like any other: no separate quota.
+    low = cluster(tier="low_priority", low_priority=True, max_instances=5)
+    [(_, msg)] = rules.quota_fits([low], QuotaLimits(total_cores=16, low_priority_cores=100))
+    assert msg == "needs 20 cores in total: max 5 × 4; available 16"
+    [demand] = rules.quota_demands([low]).clusters
+    assert demand.low_priority is False
+
+
+def test_quota_counts_azure_low_priority_clusters_apart() -> None:
+    low = cluster("spot", tier="low_priority", low_priority=True, max_instances=5, target="azure")
+    dedicated = cluster("cpu", max_instances=6, target="azure")
+    limits = QuotaLimits(family_cores={"standardDSv2Family": 40}, low_priority_cores=16)
+    resources = [deployment(instance_count=3, target="azure"), dedicated, low]
+    assert rules.quota_fits(resources, limits) == [
+        (None, "needs 20 low-priority cores: max 5 × 4; available 16"),
+    ]
+    limits = QuotaLimits(family_cores={"standardDSv2Family": 39}, low_priority_cores=20)
+    assert rules.quota_fits(resources, limits) == [
+        (
+            None,
+            "needs 40 cores of standardDSv2Family: ceil(1.2×3)=4 × 4 [blue] + max 6 × 4 [cpu]; available 39",
+        ),
+    ]
+
+
+def test_quota_skips_clusters_with_unknown_size_or_limit() -> None:
+    clusters = [cluster(max_instances=UNKNOWN), cluster("gpu", size=UNKNOWN), cluster("none", size=None)]
+    assert rules.quota_demands(clusters).clusters == ()
