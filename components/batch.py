@@ -118,6 +118,8 @@ class BatchDeployment(pulumi.ComponentResource):
             "compute": args.cluster.name,
             "instance_count": spec.resources.instance_count,
             "max_instances": args.cluster.max_instances,
+            "cluster_size": args.cluster.size,
+            "cluster_tier": args.cluster.tier,
             "settings": spec.settings.model_dump(mode="json"),
             "image": tag,
             "target": "local",

@@ -270,9 +270,14 @@ def demands_from_stack(
                     previous=previous.get(label),
                 )
             )
+    # Azure keeps a separate quota for low-priority cores; on this machine or a Kubernetes cluster a
+    # low-priority node takes the same cores as any other, so it counts in the totals.
     clusters = [
         ClusterDemand(
-            name=c.name, size=c.size, max_instances=c.max_instances, low_priority=c.tier == "low_priority"
+            name=c.name,
+            size=c.size,
+            max_instances=c.max_instances,
+            low_priority=c.tier == "low_priority" and target == "azure",
         )
         for c in stack.computes
     ]
