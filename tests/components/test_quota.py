@@ -188,7 +188,7 @@ def test_demands_from_a_validated_stack_on_azure() -> None:
 def test_demands_from_a_stack_on_kubernetes_count_autoscale_maximum() -> None:
     found = demands_from_stack(_stack(), "kubernetes")
     assert [(d.name, d.instance_count) for d in found.deployments] == [("churn/blue", 10), ("churn/green", 4)]
-    # Off Azure a low-priority node takes cores like any other: the spot cluster counts (3 × 4 cores).
+    # Off Azure a low-priority node takes cores like any other: the spot cluster counts (3 nodes of 4 cores).
     assert totals(found)["cores_by_family"] == {DSV2: 40 + 16 + 16, "standardFSv2Family": 12}
     assert totals(found)["low_priority_cores"] == 0
 
