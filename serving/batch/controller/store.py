@@ -90,6 +90,10 @@ CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job, idx, attempt);
 """
 
 
+# Node losses a mini-batch may suffer before each further one counts as a failed try.
+LOST_NODES_FORGIVEN = 3
+
+
 @dataclass(frozen=True)
 class JobRow:
     spec: JobSpec
@@ -478,11 +482,43 @@ class Store:
                     "UPDATE attempts SET outcome = 'expired', accepted = 0, ended_at = ? WHERE token = ?",
                     (now, token),
                 )
-                db.execute(
-                    "UPDATE minibatches SET state = 'pending', token = NULL WHERE job = ? AND idx = ?",
+                (lost,) = db.execute(
+                    "SELECT COUNT(*) FROM attempts WHERE job = ? AND idx = ? AND outcome = 'expired'",
                     (job, idx),
-                )
+                ).fetchone()
+                if lost <= LOST_NODES_FORGIVEN:
+                    db.execute(
+                        "UPDATE minibatches SET state = 'pending', token = NULL WHERE job = ? AND idx = ?",
+                        (job, idx),
+                    )
+                else:
+                    self._lost_too_often(db, job, idx, token, lost, now)
         return [(job, idx) for job, idx, _ in expired]
+
+    def _lost_too_often(
+        self, db: sqlite3.Connection, job: str, idx: int, token: str, lost: int, now: float
+    ) -> None:
+        """A mini-batch whose node keeps vanishing while it runs (it may be what kills the node: out of
+        memory) counts a failed try from the (LOST_NODES_FORGIVEN + 1)th loss on, so it cannot loop for
+        ever; a few losses (preemptions, scale-downs) stay free."""
+        spec = self._spec(db, job)
+        failures, nfiles = db.execute(
+            "SELECT failures, nfiles FROM minibatches WHERE job = ? AND idx = ?", (job, idx)
+        ).fetchone()
+        failures += 1
+        next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
+        error = (
+            f"the node running it was lost {lost} times while it ran (killed, out of memory, or "
+            "preempted): see the node's log and the deployment's memory (the cluster's size)"
+        )
+        db.execute(
+            "UPDATE minibatches SET state = ?, token = NULL, failures = ?, failure = 'worker_died',"
+            " last_error = ? WHERE job = ? AND idx = ?",
+            (next_state if next_state == "failed" else "pending", failures, error, job, idx),
+        )
+        db.execute("UPDATE attempts SET failure = 'worker_died', error = ? WHERE token = ?", (error, token))
+        if next_state == "failed":
+            self._count_failed_files(db, spec, nfiles, now)
 
     # ------------------------------------------------------------------ scheduling and finalizing
 

@@ -9,7 +9,7 @@ import pytest
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.scheduler import part_path
-from serving.batch.controller.store import Store
+from serving.batch.controller.store import LOST_NODES_FORGIVEN, Store
 from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest
 
 
@@ -94,6 +94,20 @@ def test_expired_leases_are_requeued_without_counting_a_failure(store: Store) ->
     batch = store.minibatches("job-1")[0]
     assert (batch.state, batch.failures, batch.part_path) == ("succeeded", 0, new.part_path)
     assert [a.outcome for a in store.attempts("job-1")] == ["expired", "succeeded"]
+
+
+def test_a_mini_batch_that_keeps_losing_its_node_fails_at_last(store: Store) -> None:
+    # max_retries 1: after LOST_NODES_FORGIVEN free losses, two counted ones fail it.
+    store.create_job(_spec(), [["a"]], now=0)
+    now = 0.0
+    for _ in range(LOST_NODES_FORGIVEN + 2):
+        _lease(store, now=now)
+        now += 10
+        assert store.expire(now=now, expiry_s=6) == [("job-1", 0)]
+    batch = store.minibatches("job-1")[0]
+    assert (batch.state, batch.failures, batch.failure) == ("failed", 2, "worker_died")
+    assert "lost 5 times" in (batch.last_error or "")
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), now, part_path) is None
 
 
 def test_heartbeats_keep_a_lease_alive(store: Store) -> None:
