@@ -1,4 +1,4 @@
-"""`mle show|invoke|token|logs|prune-images`: endpoints at run time, as Azure ML users work them.
+"""`mle show|invoke|token|logs|prune-images|batch`: endpoints at run time, as Azure ML users work them.
 
 Stack outputs are the source of truth for what an endpoint is.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -51,14 +52,25 @@ def endpoints_of(outputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return grouped
 
 
-def pick_endpoint(outputs: dict[str, Any], name: str | None) -> tuple[str, dict[str, Any]]:
+def is_batch(ep: dict[str, Any]) -> bool:
+    return ep.get("kind") == "batch"
+
+
+def pick_endpoint(
+    outputs: dict[str, Any], name: str | None, online_only: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The named endpoint, or the only one (the only online one with `online_only`)."""
     endpoints = endpoints_of(outputs)
     if not endpoints:
         raise CliError("the stack has no endpoints (run `make up` first)")
     if name is None:
-        if len(endpoints) > 1:
-            raise CliError(f"the stack has several endpoints, name one: {', '.join(sorted(endpoints))}")
-        name = next(iter(endpoints))
+        candidates = {n: ep for n, ep in endpoints.items() if not (online_only and is_batch(ep))}
+        if len(candidates) != 1:
+            kind = "online endpoints" if online_only else "endpoints"
+            if not candidates:
+                raise CliError(f"the stack has no {kind}; endpoints: {', '.join(sorted(endpoints))}")
+            raise CliError(f"the stack has several {kind}, name one: {', '.join(sorted(candidates))}")
+        name = next(iter(candidates))
     if name not in endpoints:
         raise CliError(f"no endpoint {name!r} in the stack; endpoints: {', '.join(sorted(endpoints))}")
     return name, endpoints[name]
@@ -73,39 +85,70 @@ def curl_command(uri: str, request_file: str, deployment: str | None = None) -> 
     )
 
 
+EXAMPLE_ENDPOINT = "mle-demo"
+EXAMPLE_REQUEST = "examples/online/model-blue/sample-request.json"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def request_file_for(endpoint: str, root: Path = PROJECT_ROOT) -> str:
+    """The example's own sample request for the example endpoint; a placeholder for any other."""
+    if endpoint == EXAMPLE_ENDPOINT and (root / EXAMPLE_REQUEST).is_file():
+        return EXAMPLE_REQUEST
+    return "request.json"
+
+
 def show(args: argparse.Namespace) -> int:
-    name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint)
+    outputs = stack_outputs(args.stack)
+    if args.endpoint is None:
+        chosen = sorted(endpoints_of(outputs).items(), key=lambda item: (is_batch(item[1]), item[0]))
+        if not chosen:
+            raise CliError("the stack has no endpoints (run `make up` first)")
+    else:
+        chosen = [pick_endpoint(outputs, args.endpoint)]
+    for index, (name, ep) in enumerate(chosen):
+        if index:
+            print()
+        if is_batch(ep):
+            from components import batch_cli
+
+            batch_cli.show_endpoint(name, ep, args.stack, _live_containers(name))
+        else:
+            show_online(name, ep, args.stack)
+    return 0
+
+
+def show_online(name: str, ep: dict[str, Any], stack: str) -> None:
     print(f"endpoint:           {name}")
     print(f"provisioning_state: {ep.get('provisioning_state')}")
     print(f"scoring_uri:        {ep.get('scoring_uri')}")
     print(f"swagger_uri:        {ep.get('swagger_uri')}")
     print(f"traffic:            {json.dumps(ep.get('traffic', {}))}")
-    live = _live_states(name)
+    containers = _live_containers(name)
+    live = None if containers is None else local_status.group(containers)
     for deployment, state in sorted((ep.get("deployments") or {}).items()):
         print(f"deployment {deployment}: {state} (last pulumi up)")
-        _print_containers(live.get(deployment, []) if live is not None else None, "no instance is running")
+        print_containers(live.get(deployment, []) if live is not None else None, "no instance is running")
     for role in ("router", "agent"):
         print(f"{role}:")
-        _print_containers(live.get(role, []) if live is not None else None, f"no {role} container")
+        print_containers(live.get(role, []) if live is not None else None, f"no {role} container")
     print("\ninvoke:")
-    print(f"  KEY=$(pulumi stack output --stack {args.stack} {name}.primary_key --show-secrets)")
-    print(f"  {curl_command(str(ep.get('scoring_uri')), 'examples/online/model-blue/sample-request.json')}")
-    return 0
+    print(f"  KEY=$(pulumi stack output --stack {stack} {name}.primary_key --show-secrets)")
+    print(f"  {curl_command(str(ep.get('scoring_uri')), request_file_for(name))}")
 
 
-def _live_states(endpoint: str) -> dict[str, list[local_status.ContainerState]] | None:
+def _live_containers(endpoint: str) -> list[local_status.ContainerState] | None:
     """The endpoint's containers as the engine reports them now; None when no engine answers."""
     import docker
     import docker.errors
 
     try:
         client = docker.from_env()
-        return local_status.group(local_status.endpoint_containers(client, endpoint))
+        return local_status.endpoint_containers(client, endpoint)
     except docker.errors.DockerException:
         return None
 
 
-def _print_containers(states: list[local_status.ContainerState] | None, none_text: str) -> None:
+def print_containers(states: list[local_status.ContainerState] | None, none_text: str) -> None:
     if states is None:
         print("  (no Docker engine answers: what runs is unknown)")
         return
@@ -125,7 +168,12 @@ def credential(name: str, ep: dict[str, Any], ttl_s: float = 3600) -> str:
 
 
 def token(args: argparse.Namespace) -> int:
-    name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint)
+    outputs = stack_outputs(args.stack, secrets=True)
+    endpoints = endpoints_of(outputs)
+    token_ones = [n for n, ep in endpoints.items() if ep.get("auth_mode", "key") != "key"]
+    # No name: the only endpoint that takes tokens, when the stack has several endpoints.
+    chosen = token_ones[0] if args.endpoint is None and len(endpoints) > 1 and len(token_ones) == 1 else None
+    name, ep = pick_endpoint(outputs, args.endpoint or chosen)
     if ep.get("auth_mode", "key") == "key":
         raise CliError(
             f"endpoint {name} uses key auth: read a key with `pulumi stack output {name}.primary_key`"
@@ -141,7 +189,11 @@ def token(args: argparse.Namespace) -> int:
 
 
 def invoke(args: argparse.Namespace) -> int:
-    name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint)
+    name, ep = pick_endpoint(stack_outputs(args.stack, secrets=True), args.endpoint, online_only=True)
+    if is_batch(ep):
+        raise CliError(
+            f"{name} is a batch endpoint: start a job with `scripts/mle batch invoke {name} --input`"
+        )
     path = Path(args.request_file)
     try:
         body = path.read_bytes()
@@ -164,13 +216,15 @@ def invoke(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint)
-    if args.deployment is None:
+    name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint, online_only=True)
+    if args.agent:
+        containers = [str(ep.get("agent_container") or f"{name}-agent")]
+    elif is_batch(ep):
+        containers = _batch_log_containers(name, ep, args.deployment)
+    elif args.deployment is None:
         containers = [str(ep.get("router_container") or f"{name}-router")]
     else:
-        if args.deployment not in (ep.get("deployments") or {}):
-            known = ", ".join(sorted(ep.get("deployments") or {}))
-            raise CliError(f"endpoint {name} has no deployment {args.deployment!r}; deployments: {known}")
+        _check_deployment(name, ep, args.deployment)
         containers = _instances(name, args.deployment)
         if args.instance is not None:
             if not 0 <= args.instance < len(containers):
@@ -180,6 +234,26 @@ def logs(args: argparse.Namespace) -> int:
         print(f"==> {container} <==", flush=True)
         subprocess.run(["docker", "logs", "--tail", str(args.tail), container], check=False)
     return 0
+
+
+def _check_deployment(name: str, ep: dict[str, Any], deployment: str) -> None:
+    if deployment not in (ep.get("deployments") or {}):
+        known = ", ".join(sorted(ep.get("deployments") or {}))
+        raise CliError(f"endpoint {name} has no deployment {deployment!r}; deployments: {known}")
+
+
+def _batch_log_containers(name: str, ep: dict[str, Any], deployment: str | None) -> list[str]:
+    """The controller's log; with a deployment, the logs of its nodes that exist now."""
+    if deployment is None:
+        return [str(ep.get("controller_container") or f"{name}-controller")]
+    _check_deployment(name, ep, deployment)
+    nodes = _containers(name, deployment, role="node")
+    if not nodes:
+        raise CliError(
+            f"deployment {deployment} has no nodes now (they start when a job needs them and stop "
+            f"after the cluster's idle time); a job's own logs: `scripts/mle batch logs <job>`"
+        )
+    return sorted(nodes)
 
 
 def prune_images(args: argparse.Namespace) -> int:
@@ -208,24 +282,31 @@ def prune_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _instances(endpoint: str, deployment: str) -> list[str]:
+def _containers(endpoint: str, deployment: str, role: str | None = None) -> list[str]:
+    filters = [f"label=io.mlendpoints.endpoint={endpoint}", f"label=io.mlendpoints.deployment={deployment}"]
+    if role is not None:
+        filters.append(f"label=io.mlendpoints.role={role}")
     proc = subprocess.run(
-        [
-            "docker", "ps", "--format", "{{.Names}}",
-            "--filter", f"label=io.mlendpoints.endpoint={endpoint}",
-            "--filter", f"label=io.mlendpoints.deployment={deployment}",
-        ],
+        ["docker", "ps", "--format", "{{.Names}}", *(f for flt in filters for f in ("--filter", flt))],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
+    return proc.stdout.split()
+
+
+def _instances(endpoint: str, deployment: str) -> list[str]:
     # Instance names are <endpoint>-<deployment>-<index>-<digest>: order by index.
-    return sorted(proc.stdout.split(), key=lambda n: int(n.rsplit("-", 2)[1]))
+    def index(name: str) -> int:
+        parts = name.rsplit("-", 2)
+        return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+
+    return sorted(_containers(endpoint, deployment), key=index)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mle", description=__doc__)
     p.add_argument("--stack", default="local", help="Pulumi stack (default: local)")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("show", help="state, URIs, traffic and deployments of an endpoint")
+    s = sub.add_parser("show", help="state, URIs and deployments of an endpoint (no name: every endpoint)")
     s.add_argument("endpoint", nargs="?")
     s.set_defaults(func=show)
     i = sub.add_parser("invoke", help="send a request file to the endpoint (with its primary key)")
@@ -238,15 +319,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("endpoint", nargs="?")
     t.add_argument("--ttl", type=float, default=3600, help="lifetime in seconds (default 3600)")
     t.set_defaults(func=token)
-    g = sub.add_parser("logs", help="container logs of a deployment's instances (or of the router)")
-    g.add_argument("endpoint", nargs="?")
-    g.add_argument("--deployment", help="deployment name (omit for the router's log)")
+    g = sub.add_parser(
+        "logs", help="container logs: a deployment's instances, the router, a batch controller or nodes"
+    )
+    g.add_argument("endpoint", nargs="?", help="default: the stack's only online endpoint")
+    g.add_argument(
+        "--deployment", help="deployment name (omit for the router's log, or a batch endpoint's controller)"
+    )
+    g.add_argument("--agent", action="store_true", help="the endpoint's agent's log")
     g.add_argument("--instance", type=int, help="instance index (default: all)")
     g.add_argument("--tail", type=int, default=50)
     g.set_defaults(func=logs)
     r = sub.add_parser("prune-images", help="remove serving images that no container uses")
     r.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     r.set_defaults(func=prune_images)
+    from components import batch_cli  # it builds on this module's helpers
+
+    batch_cli.add_parser(sub)
     return p
 
 
@@ -257,7 +346,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"mle: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nmle: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `mle ... | head`: the reader is gone, nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a file or folder the command reads or writes: one line, no traceback
+        print(f"mle: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main: `components.batch_cli` imports `components.endpoint_cli`, and
+    # its CliError must be the class main() catches, not a second copy defined in `__main__`.
+    from components.endpoint_cli import main as cli_main
+
+    sys.exit(cli_main())
