@@ -46,9 +46,18 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
+def without_nulls(value: Any) -> Any:
+    """Pulumi drops None from maps on the way to a provider: drop them on this side too."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def render(content: Any) -> str:
     """A file's text exactly as written (the same in the program and the provider)."""
-    return json.dumps(whole_numbers(content), indent=2, sort_keys=True)
+    return json.dumps(whole_numbers(without_nulls(content)), indent=2, sort_keys=True)
 
 
 def _write(props: dict[str, Any]) -> None:

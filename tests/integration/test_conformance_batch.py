@@ -1,0 +1,86 @@
+"""azureml-examples' heart classifier batch deployment (../shared/conformance) run as a batch job here.
+
+The endpoint, deployment and data asset files are used as published, with three overrides that
+say what we do instead: the model path instead of the registered `azureml:heart-classifier-mlflow`
+(registered assets are another issue), our own driver (../shared holds no code) and our own
+environment (the model's pins have no wheels for the image's Python). The predictions must be
+the model's own, as the deployment's image computes them when the pipeline is called directly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import environments
+from components.azureml_yaml import load_yaml_document
+from tests.conformance_scripts import ABSENT, ENDPOINTS, STAND_INS, code_override
+from tests.integration.batch_client import BatchEndpointClient
+from tests.integration.fixtures.tiny_endpoint import local_stack
+from tests.integration.pulumi_stack import TempStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.conformance]
+HEART = ENDPOINTS / "batch" / "deploy-models" / "heart-classifier-mlflow"
+OURS = STAND_INS / "batch" / "deploy-models" / "heart-classifier-mlflow" / "deployment-custom"
+CLUSTERS = ENDPOINTS.parent / "resources" / "compute"
+
+
+@pytest.mark.skipif(not HEART.is_dir(), reason=ABSENT)
+def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset(tmp_path: Path) -> None:
+    deployment_file = HEART / "deployment-custom" / "deployment.yml"
+    model = HEART / "deployment-custom" / "model"
+    environment = {
+        "image": environments.DEFAULT_BASE_IMAGE,
+        "conda_file": str(OURS / "environment" / "conda.yaml"),
+    }
+    deployment = {
+        "file": str(deployment_file),
+        "model": {"path": str(model)},
+        "environment": environment,
+        **code_override(deployment_file),
+    }
+    # The deployment runs on `azureml:batch-cluster`: the examples' basic cluster under that name.
+    cluster = {"file": str(CLUSTERS / "cluster-basic.yml"), "name": "batch-cluster"}
+    # As the walkthrough's `az ml batch-endpoint update --set defaults.deployment_name=...` does.
+    default = {"deployment_name": "classifier-xgboost-custom"}
+    endpoint = {"file": str(HEART / "endpoint.yml"), "defaults": default}
+    serving = {"computes": [cluster], "endpoints": [endpoint], "deployments": [deployment]}
+    stack = TempStack.create(local_stack(serving))
+    try:
+        stack.up()
+        client = BatchEndpointClient.from_outputs(stack.outputs(show_secrets=True), "heart-classifier-batch")
+        # The data asset, as `mle batch invoke --input heart-dataset-unlabeled.yml` uploads it.
+        asset = yaml.safe_load((HEART / "heart-dataset-unlabeled.yml").read_text())
+        data = HEART / asset["path"]
+        uploaded = client.datastore / "it-inputs" / tmp_path.name / "heart"
+        shutil.copytree(data, uploaded)
+        uri = f"azureml://datastores/workspaceblobstore/paths/it-inputs/{tmp_path.name}/heart"
+        job = client.wait(client.invoke(uri)["name"], deadline_s=600)
+        assert job["properties"]["status"] == "Completed", job
+        rows = client.output_lines(job)
+        assert len(rows) == sum(len(p.read_text().splitlines()) - 1 for p in data.glob("*.csv"))
+        # The same pipeline called directly in the deployment's image, over the same files.
+        spec = load_yaml_document(
+            deployment_file, overrides={k: v for k, v in deployment.items() if k != "file"}
+        ).spec
+        image = environments.image_tag(environments.plan_for_spec(spec.environment))
+        script = (
+            "import glob, pickle, sys, pandas as pd; m = pickle.load(open('/model/model.pkl', 'rb'))\n"
+            "for f in sorted(glob.glob('/data/*.csv')):\n"
+            "    d = pd.read_csv(f); d['prediction'] = m.predict(d); d['file'] = f.rsplit('/', 1)[1]\n"
+            "    sys.stdout.write(d.to_csv(sep=' ', header=False, index=False))\n"
+        )
+        mounts = ["-v", f"{data}:/data:ro", "-v", f"{model}:/model:ro"]
+        python = ["python", "-W", "ignore", "-c", script]
+        direct = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", *mounts, image, *python],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert sorted(rows) == sorted(direct.stdout.splitlines())
+        assert {row.rsplit(" ", 2)[1] for row in rows} <= {"0", "1"}
+    finally:
+        stack.destroy_and_remove()
