@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
+import uuid
 
 import pytest
 import yaml
@@ -30,7 +30,7 @@ CLUSTERS = ENDPOINTS.parent / "resources" / "compute"
 
 
 @pytest.mark.skipif(not HEART.is_dir(), reason=ABSENT)
-def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset(tmp_path: Path) -> None:
+def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset() -> None:
     deployment_file = HEART / "deployment-custom" / "deployment.yml"
     model = HEART / "deployment-custom" / "model"
     environment = {
@@ -56,9 +56,9 @@ def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset(tmp_path: P
         # The data asset, as `mle batch invoke --input heart-dataset-unlabeled.yml` uploads it.
         asset = yaml.safe_load((HEART / "heart-dataset-unlabeled.yml").read_text())
         data = HEART / asset["path"]
-        uploaded = client.datastore / "it-inputs" / tmp_path.name / "heart"
-        shutil.copytree(data, uploaded)
-        uri = f"azureml://datastores/workspaceblobstore/paths/it-inputs/{tmp_path.name}/heart"
+        folder = f"it-inputs/{uuid.uuid4().hex[:12]}/heart"
+        shutil.copytree(data, client.datastore / folder)
+        uri = f"azureml://datastores/workspaceblobstore/paths/{folder}"
         job = client.wait(client.invoke(uri)["name"], deadline_s=600)
         assert job["properties"]["status"] == "Completed", job
         rows = client.output_lines(job)

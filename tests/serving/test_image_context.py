@@ -22,9 +22,11 @@ if "nosuchpackage" in names:
     print("ERROR: No matching distribution found for nosuchpackage")
     sys.exit(1)
 assert "--only-binary=:all:" in args and args[args.index("--python-version") + 1] == "3.11"
+import zipfile
 for name in names:
     path = f"{dest}/{name}-1.0-py3-none-any.whl"
-    open(path, "w").write("wheel")
+    with zipfile.ZipFile(path, "w") as wheel:  # a whole zip: torn wheels are refused
+        wheel.writestr(f"{name}/__init__.py", "")
     print(f"Saved {path}")
 """
 
@@ -100,3 +102,34 @@ def test_existing_tag_is_not_rebuilt_and_missing_base_is_explained(tmp_path: Pat
         ImageBuildError, match="base image mlendpoints/base:bookworm-py311 is not in the local"
     ):
         build_image(plan, client=_Client(set()))
+
+
+TORN_ONCE = """
+import os, sys, zipfile
+args = sys.argv[1:]
+dest = args[args.index("--dest") + 1]
+path = f"{dest}/six-1.0-py3-none-any.whl"
+marker = f"{dest}/.calls"
+calls = int(open(marker).read()) if os.path.exists(marker) else 0
+open(marker, "w").write(str(calls + 1))
+if not os.path.exists(path):
+    if calls == 0:
+        open(path, "w").write("cut short")  # a download killed half way
+    else:
+        with zipfile.ZipFile(path, "w") as wheel:
+            wheel.writestr("six.py", "")
+print(f"{'File was already downloaded' if calls else 'Saved'} {path}")
+"""
+
+
+def test_a_torn_wheel_in_the_cache_is_downloaded_again(tmp_path: Path) -> None:
+    from components.image_build import download_wheels
+
+    script = tmp_path / "torn_pip.py"
+    script.write_text(TORN_ONCE)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six\n")
+    cache = tmp_path / "cache"
+    [wheel] = download_wheels([requirements], cache, "3.11", pip=(sys.executable, str(script)))
+    assert wheel.read_bytes().startswith(b"PK")
+    assert (cache / ".calls").read_text() == "2"
