@@ -134,7 +134,14 @@ class BatchDeployment(pulumi.ComponentResource):
         self.provisioning_state = image.tag.apply(lambda _: "Succeeded")
         self.node_template = pulumi.Output.from_input(args.network).apply(
             lambda network: batch_plan.node_template(
-                spec, args.cluster, tag, network, args.datastores, "", batch_plan.host_user()
+                spec,
+                args.cluster,
+                tag,
+                network,
+                args.datastores,
+                "",
+                batch_plan.host_user(),
+                cluster_id=f"{pulumi.get_project()}-{pulumi.get_stack()}/{args.cluster.name}",
             )
         )
         self.register_outputs(

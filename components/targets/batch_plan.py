@@ -136,12 +136,17 @@ def node_template(
     datastores: Mapping[str, str],
     secret: str,
     user: str,
+    cluster_id: str | None = None,
 ) -> dict[str, Any]:
-    """The agent's template for this deployment's nodes (serving.agent.nodes.NodeTemplate)."""
+    """The agent's template for this deployment's nodes (serving.agent.nodes.NodeTemplate).
+
+    `cluster_id` tells clusters apart across stacks (two stacks may both have a `cpu-cluster`): the
+    agent counts a cluster's nodes by it, over every endpoint, against `max_instances`.
+    """
     mounts, env = node_env(spec, spec.endpoint_name)
     nano_cpus, mem_mb = cluster_limits(cluster.size, *local_plan.host_resources())
     return {
-        "cluster": cluster.name,
+        "cluster": cluster_id or cluster.name,
         "max_instances": cluster.max_instances,
         "container": {
             "name": "node",

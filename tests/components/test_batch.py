@@ -152,7 +152,8 @@ def test_node_templates(mocks: RecordingMocks, tmp_path: Path) -> pulumi.Output:
         templates = NodeTemplates.model_validate(written)
         linear = templates.deployments["linear"]
         container = linear.container
-        assert (linear.cluster, linear.max_instances) == ("cpu-cluster", 2)
+        # Qualified by project and stack: another stack's cpu-cluster is another cluster.
+        assert (linear.cluster, linear.max_instances) == ("mlendpoints-unit/cpu-cluster", 2)
         assert container["image"] == inputs(mocks, "mle-batch-linear")["image"]
         assert container["network"] == "mle-mle-batch"
         # Standard_DS2_v2: 2 cores, 7 GiB (capped by the host: half its memory at most).

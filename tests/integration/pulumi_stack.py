@@ -94,6 +94,10 @@ class TempStack:
         finally:
             self.run("stack", "rm", self.name, "--yes", "--force", check=False)
             self.config_file.unlink(missing_ok=True)
+            # What the stack's endpoints kept on the host (batch job stores): a test's own.
+            cache = Path(self.env.get("MLENDPOINTS_CACHE") or os.environ.get("MLENDPOINTS_CACHE", ""))
+            if cache.is_dir():
+                shutil.rmtree(cache / "endpoints" / f"mlendpoints-{self.name}", ignore_errors=True)
 
 
 def step_ops(preview: dict[str, Any]) -> list[tuple[str, str]]:

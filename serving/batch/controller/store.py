@@ -22,7 +22,7 @@ from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.minibatches import after_failure, threshold_exceeded
 from serving.batch.controller.scaling import JobDemand
-from serving.batch.protocol import Completion, Lease, LeaseRequest
+from serving.batch.protocol import LEASE_EXPIRY_S, Completion, Lease, LeaseRequest
 
 ACTIVE = ("Queued", "Running", "Finalizing")
 TERMINAL = ("Completed", "Failed", "Canceled")
@@ -87,11 +87,21 @@ CREATE TABLE IF NOT EXISTS attempts (
     rows INTEGER
 );
 CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job, idx, attempt);
+-- The nodes a job ran on lately: a job keeps to its instance_count nodes between mini-batches,
+-- instead of moving to whichever node asks first (each move costs the driver's init()).
+CREATE TABLE IF NOT EXISTS job_nodes (
+    job TEXT NOT NULL,
+    node TEXT NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (job, node)
+) WITHOUT ROWID;
 """
 
 
 # Node losses a mini-batch may suffer before each further one counts as a failed try.
 LOST_NODES_FORGIVEN = 3
+# A node that completed a job's mini-batch this recently still counts as one of the job's nodes.
+STICKY_S = LEASE_EXPIRY_S
 
 
 @dataclass(frozen=True)
@@ -331,8 +341,14 @@ class Store:
                         (name,),
                     )
                 }
+                nodes |= {
+                    n
+                    for (n,) in db.execute(
+                        "SELECT node FROM job_nodes WHERE job = ? AND last_seen >= ?", (name, now - STICKY_S)
+                    )
+                }
                 if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
-                    continue  # the job already runs on instance_count nodes
+                    continue  # the job runs on instance_count nodes already (or did a moment ago)
                 row = db.execute(
                     f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
                     " ORDER BY idx LIMIT 1",
@@ -357,6 +373,7 @@ class Store:
                     "UPDATE jobs SET status = 'Running', started_at = ? WHERE name = ? AND status = 'Queued'",
                     (now, name),
                 )
+                self._seen(db, name, req.node, now)
                 settings = spec.settings
                 return Lease(
                     token=token,
@@ -395,6 +412,7 @@ class Store:
             if attempt is None:
                 return False
             name, idx, outcome, accepted = attempt
+            self._seen(db, name, done.node, now)
             if outcome is not None:  # the same completion again (its answer was lost): same answer
                 return bool(accepted) and outcome == done.outcome
             state, token, nfiles, failures, part = db.execute(
@@ -428,6 +446,14 @@ class Store:
             if next_state == "failed":
                 self._count_failed_files(db, spec, nfiles, now)
             return True
+
+    @staticmethod
+    def _seen(db: sqlite3.Connection, job: str, node: str, now: float) -> None:
+        db.execute(
+            "INSERT INTO job_nodes (job, node, last_seen) VALUES (?, ?, ?)"
+            " ON CONFLICT (job, node) DO UPDATE SET last_seen = excluded.last_seen",
+            (job, node, now),
+        )
 
     def _end_attempt(
         self,

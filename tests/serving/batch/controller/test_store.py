@@ -9,7 +9,7 @@ import pytest
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.scheduler import part_path
-from serving.batch.controller.store import LOST_NODES_FORGIVEN, Store
+from serving.batch.controller.store import LOST_NODES_FORGIVEN, STICKY_S, Store
 from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest
 
 
@@ -160,6 +160,20 @@ def test_instance_count_caps_the_nodes_a_job_runs_on(store: Store) -> None:
     _lease(store, node="n1")
     assert store.lease(LeaseRequest(node="n2", deployment="blue", process=0), 0, part_path) is None
     assert _lease(store, node="n1").minibatch == 1  # another worker of the same node
+
+
+def test_a_job_keeps_to_its_nodes_between_mini_batches(store: Store) -> None:
+    # n1 holds no lease for a moment between two mini-batches: n2 must not take the job over.
+    store.create_job(_spec(instance_count=1), [["a"], ["b"], ["c"]], now=0)
+    first = _lease(store, node="n1", now=0)
+    assert store.complete(_ok(first), 1, always) is True
+    other = LeaseRequest(node="n2", deployment="blue", process=0)
+    assert store.lease(other, 1.001, part_path) is None
+    assert _lease(store, node="n1", now=1.002).minibatch == 1
+    # A node silent for longer than a lease lasts is not the job's any more: another may take over.
+    assert store.lease(other, 1.002 + STICKY_S + 1, part_path) is None  # n1 holds a lease still
+    assert store.expire(now=1.002 + STICKY_S + 1, expiry_s=STICKY_S) == [("job-1", 1)]
+    assert store.lease(other, 1.002 + STICKY_S + 2, part_path) is not None
 
 
 def test_oldest_job_first_and_bound_workers_only_get_their_job(store: Store) -> None:
