@@ -29,8 +29,9 @@ def repository() -> Iterator[tuple[Any, str]]:
 def _image(client: Any, repository: str, tag: str) -> str:
     # A LABEL line makes a distinct image in a moment, with no network and no build context.
     dockerfile = f"FROM {DEFAULT_BASE_IMAGE}\nLABEL io.mlendpoints.test-image={repository}:{tag}\n"
+    # rm/forcerm: docker-py keeps the builder's intermediate containers unless told otherwise.
     image, _ = client.images.build(
-        fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repository}:{tag}", pull=False
+        fileobj=io.BytesIO(dockerfile.encode()), tag=f"{repository}:{tag}", pull=False, rm=True, forcerm=True
     )
     return str(image.id)
 
