@@ -18,7 +18,7 @@ from components.batch_jobs_api import TERMINAL, ControllerDown, JobsApi, pick_ba
 from components.batch_overrides import OVERRIDES, build_body, parse_overrides
 from components.batch_progress import wait_for_job
 from components.endpoint_cli import CliError
-from components.targets import local_status
+from components.targets.local import status as local_status
 from serving.batch.controller.invoke import JOB_NAME
 
 # ---------------------------------------------------------------- commands

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from components import image_build
-from components.targets import image_prune, local_status
+from components.targets.local import image_prune
+from components.targets.local import status as local_status
 from serving.router.tokens import issue_token
 
 

@@ -9,10 +9,11 @@ import pydantic
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
 from components.datastores import resolve_datastores
 from components.errors import SpecError
-from components.online import LocalTarget, OnlineEndpoint, OnlineEndpointArgs
+from components.online import OnlineEndpoint, OnlineEndpointArgs
 from components.quota import QuotaCheck, QuotaCheckArgs, QuotaLimits, demands_from_stack
 from components.specs import ModelBatchDeploymentSpec
 from components.stack_config import load_stack_config
+from components.targets.local.target import LocalTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,11 +14,12 @@ import pulumi
 import pytest
 
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
-from components.online import LocalTarget
 from components.specs import ModelBatchDeploymentSpec
 from components.stack_config import load_stack_config
-from components.targets import batch_plan, local_plan
 from components.targets.endpoint_keys import SECRET_OUTPUTS
+from components.targets.local import batch_plan
+from components.targets.local import plan as local_plan
+from components.targets.local.target import LocalTarget
 from serving.agent.nodes import NodeTemplates
 from serving.batch import protocol
 from tests.pulumi_mocks import RecordingMocks

@@ -19,7 +19,7 @@ from components.endpoint_cli import (
     pick_endpoint,
     request_file_for,
 )
-from components.targets.local_status import ContainerState
+from components.targets.local.status import ContainerState
 from serving.router.errors import TokenError
 from serving.router.tokens import verify_token
 

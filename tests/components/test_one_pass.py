@@ -14,7 +14,7 @@ from components import skus
 from components.errors import Problem, SpecError, SpecWarning
 from components.quota import QuotaLimits, check_quota, demands_from_stack, totals
 from components.stack_config import load_stack_config
-from components.targets import local_plan
+from components.targets.local import plan as local_plan
 from components.validate import main, validate_paths
 
 FIXTURES = Path(__file__).parent / "fixtures"

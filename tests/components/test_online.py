@@ -17,7 +17,6 @@ import pulumi
 import pytest
 
 from components.online import (
-    LocalTarget,
     OnlineDeployment,
     OnlineDeploymentArgs,
     OnlineEndpoint,
@@ -25,9 +24,11 @@ from components.online import (
 )
 from components.specs import OnlineDeploymentSpec, parse_spec
 from components.stack_config import OnlineEndpointGroup, load_stack_config
-from components.targets import local_plan
+from components.targets.contracts import EndpointBase
 from components.targets.endpoint_keys import SECRET_OUTPUTS
-from components.targets.router_files import expected_digest, render_files
+from components.targets.local import plan as local_plan
+from components.targets.local.router_files import expected_digest, render_files
+from components.targets.local.target import LocalTarget
 from serving.router.config import parse_config
 from tests.pulumi_mocks import RecordingMocks
 
@@ -295,7 +296,10 @@ def test_new_model_bytes_rename_the_instances(program: Program) -> pulumi.Output
         base_dir=program.tmp,
         check_paths=True,
     )
-    args = OnlineDeploymentArgs(spec=spec, network="mle-shop", target=LocalTarget(program.tmp))
+    keys = [pulumi.Output.from_input("k" * 43)] * 3
+    args = OnlineDeploymentArgs(
+        spec=spec, base=EndpointBase("mle-shop", *keys), target=LocalTarget(program.tmp)
+    )
     before, same = OnlineDeployment("before", args), OnlineDeployment("same", args)
     model_file = program.tmp / "blue" / "model" / "model.json"
     model_file.write_text(model_file.read_text() + "\n")

@@ -74,3 +74,33 @@ def test_quota_that_does_not_fit_stops_before_anything_exists() -> None:
         assert not client.networks.list(filters={"label": "io.mlendpoints.endpoint=it-quota"})
     finally:
         stack.destroy_and_remove()
+
+
+def _batch_serving(instance_count: int) -> dict[str, object]:
+    """The example batch endpoint, its deployment asking for `instance_count` nodes of a 2-node cluster."""
+    return {
+        "computes": ["examples/batch/cluster.yml"],
+        "endpoints": [{"file": "examples/batch/endpoint.yml", "name": "it-batch-policy"}],
+        "deployments": [
+            {
+                "file": "examples/batch/deployment.yml",
+                "endpoint_name": "it-batch-policy",
+                "resources": {"instance_count": instance_count},
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(("instance_count", "violates"), [(2, False), (3, True)])
+def test_the_pack_reviews_batch_components_with_their_real_props(instance_count: int, violates: bool) -> None:
+    # Stack policies see a component's outputs only: the batch rules need the props there.
+    stack = TempStack.create(local_stack(_batch_serving(instance_count)))
+    try:
+        result = stack.run("preview", "--stack", stack.name, "--policy-pack", POLICIES, check=False)
+        out = result.stdout + result.stderr
+        assert (result.returncode != 0) is violates, out
+        assert ("batch-instances-within-cluster" in out) is violates, out
+        # Rules that read the deployments of the endpoint (none would be a false alarm).
+        assert "batch-default-deployment-exists" not in out, out
+    finally:
+        stack.destroy_and_remove()

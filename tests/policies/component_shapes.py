@@ -9,10 +9,10 @@ from typing import Any
 import pulumi
 
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
-from components.online import LocalTarget
 from components.specs import ModelBatchDeploymentSpec
 from components.stack_config import load_stack_config
 from components.targets.endpoint_keys import SECRET_OUTPUTS
+from components.targets.local.target import LocalTarget
 from serving.batch import protocol
 from tests.pulumi_mocks import RecordingMocks
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from components.targets.local import EndpointNetwork, EndpointNetworkArgs, network_name
+from components.targets.local.network import EndpointNetwork, EndpointNetworkArgs, network_name
 from tests.pulumi_mocks import RecordingMocks
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from components.targets import docker_engine
-from components.targets.docker_engine import ContainerSpec, DockerEngineError
+from components.targets.local import docker_engine
+from components.targets.local.docker_engine import ContainerSpec, DockerEngineError
 from serving.agent.containers import create_kwargs
 
 SPEC = ContainerSpec(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.targets.docker_resources import DockerNetwork
+from components.targets.local.docker_resources import DockerNetwork
 
 
 def network_name(endpoint_name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.targets.local_status import container_state, group
+from components.targets.local.status import container_state, group
 
 
 def doc(name: str, status: str = "running", role: str | None = None, **state: Any) -> dict[str, Any]:

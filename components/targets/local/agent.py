@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 
 from components import environments
-from components.targets import local_plan
-from components.targets.docker_image import ServingImage
-from components.targets.docker_resources import DockerContainer
+from components.targets.local import plan as local_plan
+from components.targets.local.docker_image import ServingImage
+from components.targets.local.docker_resources import DockerContainer
 
 # The agent's image: the serving runtime plus the Docker SDK (not in the scorer images, where it
 # could clash with what users' environments pin).

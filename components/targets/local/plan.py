@@ -117,37 +117,6 @@ def instance_name(endpoint: str, deployment: str, index: int, inputs_digest: str
     return f"{head}-{pair}{tail}"
 
 
-def router_config(
-    endpoint: str,
-    auth_mode: str,
-    instances: Mapping[str, list[str]],
-    timeouts_ms: Mapping[str, int],
-    traffic: Mapping[str, int],
-    mirror_traffic: Mapping[str, int],
-    request_logs: Mapping[str, bool],
-) -> dict[str, Any]:
-    """The router config JSON (serving.router.config.RouterConfig) for the current deployments.
-
-    `request_logs` is each deployment's `app_insights_enabled`: locally the switch means the router
-    prints a JSON line for every request that deployment serves (requests no deployment serves,
-    such as 401s, are always printed: they are the endpoint's own traffic log).
-    """
-    return {
-        "endpoint": endpoint,
-        "auth_mode": "key" if auth_mode == "key" else "aml_token",
-        "deployments": {
-            name: {
-                "instances": sorted(addrs),
-                "request_timeout_ms": timeouts_ms[name],
-                "log_requests": bool(request_logs.get(name, False)),
-            }
-            for name, addrs in sorted(instances.items())
-        },
-        "traffic": dict(sorted(traffic.items())),
-        "mirror_traffic": {k: v for k, v in sorted(mirror_traffic.items()) if v},
-    }
-
-
 def liveness_health(spec: OnlineDeploymentSpec) -> dict[str, Any]:
     """The scorer's Docker health check from the deployment's liveness probe (Azure's semantics:
     `failure_threshold` failed probes `period` seconds apart restart the instance). It also

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components import image_build
-from components.targets.docker_image import _ImageProvider
+from components.targets.local.docker_image import _ImageProvider
 
 PROPS = {
     "tag": "mlendpoints/serving:aaa",

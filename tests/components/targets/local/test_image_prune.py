@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from components.environments import DEFAULT_BASE_IMAGE
-from components.targets import image_prune
+from components.targets.local import image_prune
 
 
 @pytest.fixture

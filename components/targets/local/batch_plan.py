@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components import skus
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
-from components.targets import local_plan
+from components.targets.local import plan as local_plan
 from serving.batch import protocol
 
 CONTROLLER_CONFIG_MOUNT = "/etc/mlendpoints/batch"
@@ -43,14 +42,6 @@ def node_secret(token_secret: str, endpoint: str) -> str:
 def cluster_limits(size: str, host_cpus: int, host_memory_mb: int) -> tuple[int, int]:
     """(nano_cpus, memory MB) of one node: the cluster's VM size, capped by this host."""
     return local_plan.local_limits(size, host_cpus, host_memory_mb)
-
-
-def cluster_cores(spec: AmlComputeSpec) -> tuple[int, float]:
-    """(cores, memory GB) of one node of the cluster, as Azure sizes it."""
-    sku = skus.find_sku(spec.size)
-    if sku is None:  # validated specs only carry known sizes
-        raise ValueError(f"unknown VM size {spec.size!r}")
-    return sku.cores, sku.memory_gb
 
 
 def datastore_mounts(datastores: Mapping[str, str]) -> dict[str, str]:

@@ -1,0 +1,181 @@
+"""Online endpoints on the local target: a private network, scorer containers, the router, the agent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from components import environments
+from components.router_plan import router_config
+from components.specs import BatchEndpointSpec, OnlineDeploymentSpec, OnlineEndpointSpec
+from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
+from components.targets.endpoint_keys import EndpointKeys
+from components.targets.local import plan as local_plan
+from components.targets.local.agent import endpoint_agent
+from components.targets.local.docker_image import ServingImage
+from components.targets.local.docker_resources import DockerContainer
+from components.targets.local.network import EndpointNetwork, EndpointNetworkArgs
+from components.targets.local.router_files import RouterApplied, RouterFiles, expected_digest
+
+if TYPE_CHECKING:
+    from components.targets.local.target import LocalTarget
+
+
+def endpoint_base(
+    target: LocalTarget,
+    parent: pulumi.Resource,
+    name: str,
+    spec: OnlineEndpointSpec | BatchEndpointSpec,
+    key_rotation: int,
+) -> EndpointBase:
+    """The endpoint's private network and its keys (online and batch endpoints alike)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    network = EndpointNetwork(f"{name}-net", EndpointNetworkArgs(endpoint_name=spec.name), child)
+    keys = EndpointKeys(f"{name}-keys", endpoint=spec.name, rotation=key_rotation, opts=child)
+    return EndpointBase(network.network_name, keys.primary_key, keys.secondary_key, keys.token_secret)
+
+
+def deployment(
+    target: LocalTarget, parent: pulumi.Resource, name: str, spec: OnlineDeploymentSpec, base: EndpointBase
+) -> DeploymentParts:
+    """The deployment's image and `instance_count` scorer containers on the endpoint's network."""
+    plan = environments.plan_for_spec(spec.environment, base_image=target.base_image)
+    image_tag = environments.image_tag(plan)
+    for warning in plan.warnings:
+        pulumi.log.warn(f"deployment {spec.name}: {warning}", resource=parent)
+    image = ServingImage(
+        f"{name}-image",
+        plan,
+        image_tag,
+        purpose=f"deployment {spec.name}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    mounts, env = local_plan.scorer_mounts_and_env(spec)
+    nano_cpus, mem_mb = local_plan.local_limits(spec.instance_type, *local_plan.host_resources())
+    content = local_plan.tree_digest(Path(p) for p in mounts.values())
+    probe = spec.readiness_probe
+    # A script that never gets ready fails the update after Azure's own budget for the probe.
+    ready_timeout = max(target.ready_timeout_s, probe.initial_delay + probe.period * probe.failure_threshold)
+    props = {
+        "image": image_tag,
+        "network": base.placement,
+        "env": env,
+        "mounts": mounts,
+        "nano_cpus": nano_cpus,
+        "mem_limit_mb": mem_mb,
+        "labels": {
+            "io.mlendpoints.endpoint": spec.endpoint_name,
+            "io.mlendpoints.deployment": spec.name,
+            "io.mlendpoints.content": content,
+        },
+        "ready_path": "/readyz",
+        "ready_port": local_plan.SCORER_PORT,
+        "ready_timeout_s": ready_timeout,
+        "health": local_plan.liveness_health(spec),
+    }
+    containers = []
+    for index in range(spec.effective_instance_count):
+        cname = local_plan.instance_name(
+            spec.endpoint_name, spec.name, index, local_plan.digest({**props, "network": "", "i": index})
+        )
+        containers.append(
+            DockerContainer(
+                f"{name}-{index}",
+                {**props, "name": cname, "aliases": [cname]},
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[image]),
+            )
+        )
+    names = pulumi.Output.all(*[c.name for c in containers]).apply(list)
+    return DeploymentParts(
+        instances=names.apply(lambda ns: [f"{n}:{local_plan.SCORER_PORT}" for n in ns]),
+        names=names,
+        image=image.tag,
+        provisioning_state=pulumi.Output.all(*[c.container_id for c in containers]).apply(
+            lambda _: "Succeeded"
+        ),
+    )
+
+
+def endpoint_front(
+    target: LocalTarget,
+    parent: pulumi.Resource,
+    name: str,
+    spec: OnlineEndpointSpec,
+    deployments: dict[str, tuple[OnlineDeploymentSpec, DeploymentParts]],
+    base: EndpointBase,
+    depends_on: list[pulumi.Resource],
+) -> EndpointFront:
+    """Traffic (the router's config file), the router that serves it, and the endpoint's agent."""
+    child = pulumi.ResourceOptions(parent=parent)
+    # Output.all() of no outputs is a list, not a dict: an endpoint may have no deployments yet.
+    instances = (
+        pulumi.Output.all(**{n: parts.instances for n, (_, parts) in deployments.items()})
+        if deployments
+        else pulumi.Output.from_input({})
+    )
+    specs = [d for d, _ in deployments.values()]
+    timeouts = {d.name: d.request_settings.request_timeout_ms for d in specs}
+    request_logs = {d.name: d.app_insights_enabled for d in specs}
+    config = instances.apply(
+        lambda inst: router_config(
+            spec.name, spec.auth_mode, inst, timeouts, spec.traffic, spec.mirror_traffic, request_logs
+        )
+    )
+    secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
+        lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
+    )
+    folder = target.state_dir / spec.name / "router"
+    traffic = RouterFiles(
+        f"{name}-traffic",
+        folder=str(folder),
+        config=config,
+        secrets=secrets,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+    )
+    router_plan = environments.EnvironmentPlan(base_image=target.base_image)
+    router_tag = environments.image_tag(router_plan)
+    router_image = ServingImage(f"{name}-router-image", router_plan, router_tag, "the router", child)
+    agent = endpoint_agent(name, spec.name, target.base_image, parent)
+    mount = local_plan.ROUTER_CONFIG_MOUNT
+    router = DockerContainer(
+        f"{name}-router",
+        {
+            "name": f"{spec.name}-router",
+            "image": router_tag,
+            "network": base.placement,
+            "command": ["python", "-m", "serving.router"],
+            "user": f"{os.getuid()}:{os.getgid()}",
+            "env": {
+                "MLE_ROUTER_CONFIG": f"{mount}/config.json",
+                "MLE_ROUTER_SECRETS_FILE": f"{mount}/secrets.json",
+                "MLE_ROUTER_PORT": str(local_plan.ROUTER_PORT),
+            },
+            "mounts": {mount: str(folder)},
+            # 0 (not None: Pulumi drops None from maps) lets the engine pick a free port.
+            "publish": {str(local_plan.ROUTER_PORT): target.router_port},
+            "labels": {"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": "router"},
+            "ready_path": "/",
+            "ready_port": local_plan.ROUTER_PORT,
+            "ready_timeout_s": target.ready_timeout_s,
+            "health": dict(local_plan.ROUTER_HEALTH),
+        },
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[traffic, router_image]),
+    )
+    port = router.ports.apply(lambda p: p[str(local_plan.ROUTER_PORT)])
+    # The update returns only once the router serves exactly these files (traffic, keys).
+    applied = RouterApplied(
+        f"{name}-traffic-applied",
+        url=port.apply(lambda p: f"http://127.0.0.1:{p}/"),
+        digest=pulumi.Output.all(config, secrets).apply(lambda cs: expected_digest(cs[0], cs[1])),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[router, traffic]),
+    )
+    return EndpointFront(
+        scoring_uri=port.apply(lambda p: f"http://127.0.0.1:{p}/score"),
+        swagger_uri=port.apply(lambda p: f"http://127.0.0.1:{p}/swagger.json"),
+        provisioning_state=pulumi.Output.all(router.container_id, applied.urn).apply(lambda _: "Succeeded"),
+        router=pulumi.Output.from_input(f"{spec.name}-router"),
+        agent=agent.name,
+    )
