@@ -27,8 +27,8 @@ from components.stack_config import OnlineEndpointGroup, load_stack_config
 from components.targets.contracts import EndpointBase
 from components.targets.endpoint_keys import SECRET_OUTPUTS
 from components.targets.local import plan as local_plan
-from components.targets.local.router_files import expected_digest, render_files
 from components.targets.local.target import LocalTarget
+from components.targets.rendering import expected_digest, render_files
 from serving.router.config import parse_config
 from tests.pulumi_mocks import RecordingMocks
 

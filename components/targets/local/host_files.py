@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
+from components.targets.rendering import whole_numbers
+
 # Secret files are readable by their owner only.
 SECRET_MODE = 0o600
 PLAIN_MODE = 0o644
@@ -33,17 +35,6 @@ def write_atomically(path: Path, text: str, mode: int = PLAIN_MODE) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def whole_numbers(value: Any) -> Any:
-    """Pulumi carries every number as a float (90 arrives in a provider as 90.0): back to ints."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers(v) for v in value]
-    return value
 
 
 def without_nulls(value: Any) -> Any:

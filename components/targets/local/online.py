@@ -18,7 +18,8 @@ from components.targets.local.agent import endpoint_agent
 from components.targets.local.docker_image import ServingImage
 from components.targets.local.docker_resources import DockerContainer
 from components.targets.local.network import EndpointNetwork, EndpointNetworkArgs
-from components.targets.local.router_files import RouterApplied, RouterFiles, expected_digest
+from components.targets.local.router_files import RouterApplied, RouterFiles
+from components.targets.rendering import digest, expected_digest, tree_digest
 
 if TYPE_CHECKING:
     from components.targets.local.target import LocalTarget
@@ -55,7 +56,7 @@ def deployment(
     )
     mounts, env = local_plan.scorer_mounts_and_env(spec)
     nano_cpus, mem_mb = local_plan.local_limits(spec.instance_type, *local_plan.host_resources())
-    content = local_plan.tree_digest(Path(p) for p in mounts.values())
+    content = tree_digest(Path(p) for p in mounts.values())
     probe = spec.readiness_probe
     # A script that never gets ready fails the update after Azure's own budget for the probe.
     ready_timeout = max(target.ready_timeout_s, probe.initial_delay + probe.period * probe.failure_threshold)
@@ -79,7 +80,7 @@ def deployment(
     containers = []
     for index in range(spec.effective_instance_count):
         cname = local_plan.instance_name(
-            spec.endpoint_name, spec.name, index, local_plan.digest({**props, "network": "", "i": index})
+            spec.endpoint_name, spec.name, index, digest({**props, "network": "", "i": index})
         )
         containers.append(
             DockerContainer(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,6 @@ ROUTER_CONFIG_MOUNT = "/etc/mlendpoints/router"
 DEFAULT_CORES, DEFAULT_MEMORY_MB = 1.0, 2048
 
 _DNS_LABEL_MAX = 63
-
-
-def digest(value: Any) -> str:
-    """Stable short hash of JSON-able data."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def tree_digest(paths: Iterable[Path]) -> str:
-    """Hash of every file's relative path and bytes under the given files/folders (caches skipped).
-
-    A changed model or score script changes this, which is what makes Pulumi replace the instances.
-    """
-    h = hashlib.sha256()
-    for root in sorted({Path(p) for p in paths}):
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for f in files:
-            if "__pycache__" in f.parts or f.suffix == ".pyc":
-                continue
-            h.update(str(f.relative_to(root.parent)).encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()[:12]
 
 
 def local_limits(instance_type: str | None, host_cpus: int, host_memory_mb: int) -> tuple[int, int]:

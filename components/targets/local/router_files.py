@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import urllib.request
@@ -12,29 +11,14 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-from components.targets.local.host_files import read_json, whole_numbers, write_atomically
-from serving.router.config import files_digest
+from components.targets.local.host_files import read_json, write_atomically
+from components.targets.rendering import render_files
 from serving.router.nginx_conf import CONFIG_HEADER
 
 APPLY_TIMEOUT_S = 60.0
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
-
-
-def render_files(config: dict[str, Any], secrets: dict[str, Any]) -> tuple[str, str]:
-    """(config.json text, secrets.json text) exactly as written; their digest is what the router reports.
-
-    Rendered the same in the program and in the provider process, whatever Pulumi did to the numbers.
-    """
-    return (
-        json.dumps(whole_numbers(config), indent=2, sort_keys=True),
-        json.dumps(whole_numbers(secrets), indent=2, sort_keys=True),
-    )
-
-
-def expected_digest(config: dict[str, Any], secrets: dict[str, Any]) -> str:
-    return files_digest(*render_files(config, secrets))
 
 
 def _write(props: dict[str, Any]) -> None:

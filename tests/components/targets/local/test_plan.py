@@ -29,41 +29,6 @@ def deployment(**changes: Any) -> OnlineDeploymentSpec:
     return parse_spec(OnlineDeploymentSpec, {**data, **changes}, base_dir=EXAMPLES, check_paths=True)
 
 
-# ---------------------------------------------------------------- digests
-
-
-def test_digest_ignores_key_order_and_sees_values() -> None:
-    assert local_plan.digest({"a": 1, "b": [1, 2]}) == local_plan.digest({"b": [1, 2], "a": 1})
-    assert local_plan.digest({"a": 1}) != local_plan.digest({"a": 2})
-    assert re.fullmatch(r"[0-9a-f]{12}", local_plan.digest({"a": 1}))
-
-
-def test_tree_digest_follows_bytes_and_names_but_not_caches(tmp_path: Path) -> None:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "weights.json").write_text('{"w": 1}')
-    before = local_plan.tree_digest([model])
-    # Python caches are rewritten by merely importing the score script: they must not replace instances.
-    (model / "__pycache__").mkdir()
-    (model / "__pycache__" / "score.cpython-311.pyc").write_bytes(b"\0")
-    (model / "stale.pyc").write_bytes(b"\1")
-    assert local_plan.tree_digest([model]) == before
-    (model / "weights.json").write_text('{"w": 2}')
-    changed = local_plan.tree_digest([model])
-    assert changed != before
-    (model / "weights.json").rename(model / "other.json")
-    assert local_plan.tree_digest([model]) != changed
-
-
-def test_tree_digest_takes_files_and_any_order(tmp_path: Path) -> None:
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "score.py").write_text("def run(x): return x")
-    (tmp_path / "model.pkl").write_bytes(b"model")
-    paths = [tmp_path / "code", tmp_path / "model.pkl"]
-    assert local_plan.tree_digest(paths) == local_plan.tree_digest(reversed(paths))
-    assert local_plan.tree_digest(paths) != local_plan.tree_digest(paths[:1])
-
-
 # ---------------------------------------------------------------- limits
 
 

@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from components.targets.local.router_files import (
-    expected_digest,
-    render_files,
-    wait_applied,
-    write_atomically,
-)
+from components.targets.local.router_files import wait_applied, write_atomically
+from components.targets.rendering import expected_digest, render_files
 
 CONFIG = {"endpoint": "shop", "traffic": {"blue": 90, "green": 10}, "deployments": {}}
 SECRETS = {"primary_key": "k" * 32}
