@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pydantic
 
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
@@ -13,9 +14,52 @@ from components.online import OnlineEndpoint, OnlineEndpointArgs
 from components.quota import QuotaCheck, QuotaCheckArgs, QuotaLimits, demands_from_stack
 from components.specs import ModelBatchDeploymentSpec
 from components.stack_config import load_stack_config
+from components.targets.kubernetes.target import KubernetesTarget
 from components.targets.local.target import LocalTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
+    """`mlendpoints:kubernetes`: kubeconfig, context, registry, node_address, service_type,
+    router_replicas; scripts/env gives the defaults for the cluster `make test` starts."""
+    settings = config.get_object("kubernetes") or {}
+    if not isinstance(settings, dict):
+        raise SpecError.single("must be a mapping", field="kubernetes", file="stack config")
+    kubeconfig = settings.get("kubeconfig") or os.environ.get("KUBECONFIG")
+    registry = settings.get("registry") or os.environ.get("MLENDPOINTS_REGISTRY")
+    node_address = settings.get("node_address") or os.environ.get("MLENDPOINTS_NODE_ADDRESS")
+    missing = [
+        name
+        for name, value in (
+            ("kubeconfig", kubeconfig),
+            ("registry", registry),
+            ("node_address", node_address),
+        )
+        if not value
+    ]
+    if missing:
+        raise SpecError.single(
+            f"the kubernetes target needs {', '.join(missing)}: set mlendpoints:kubernetes.<key> in the "
+            "stack config, or start the project's cluster (scripts/cluster up) and `source scripts/env`",
+            field="kubernetes",
+            file="stack config",
+        )
+    provider = k8s.Provider(
+        "kubernetes",
+        # Client certificates: a secret, never plain state.
+        kubeconfig=pulumi.Output.secret(
+            Path(str(kubeconfig)).read_text() if Path(str(kubeconfig)).is_file() else str(kubeconfig)
+        ),
+        context=settings.get("context"),
+    )
+    return KubernetesTarget(
+        registry=str(registry),
+        node_address=str(node_address),
+        provider=provider,
+        service_type=str(settings.get("service_type") or "NodePort"),
+        router_replicas=int(settings.get("router_replicas") or 1),
+    )
 
 
 def main() -> None:
@@ -35,9 +79,18 @@ def main() -> None:
         router_port=config.get_int("router_port") or 0,
     )
     ports = config.get_object("router_ports") or {}
+    kubernetes = kubernetes_target(config) if target == "kubernetes" else None
+    if kubernetes is not None and stack.batch:
+        raise SpecError.single(
+            "batch endpoints run on the local target only for now; deploy them in a local stack",
+            field="target",
+            file="stack config",
+        )
     clusters = {spec.name: spec for spec in stack.computes}
     for spec in stack.computes:
-        ComputeCluster(spec.name, ComputeClusterArgs(spec), pulumi.ResourceOptions(depends_on=[quota]))
+        ComputeCluster(
+            spec.name, ComputeClusterArgs(spec, target), pulumi.ResourceOptions(depends_on=[quota])
+        )
     stores = resolve_datastores(config.get_object("datastores"), cache, PROJECT_ROOT)
     for group in stack.online:
         endpoint = OnlineEndpoint(
@@ -45,7 +98,8 @@ def main() -> None:
             OnlineEndpointArgs(
                 endpoint=group.endpoint,
                 deployments=tuple(group.deployments),
-                target=LocalTarget(local.state_dir, int(ports.get(group.endpoint.name, local.router_port))),
+                target=kubernetes
+                or LocalTarget(local.state_dir, int(ports.get(group.endpoint.name, local.router_port))),
                 key_rotation=config.get_int("key_rotation") or 0,
             ),
             pulumi.ResourceOptions(depends_on=[quota]),

@@ -151,23 +151,17 @@ def deployment_manifest(spec: OnlineDeploymentSpec, image: str) -> dict[str, Any
 
 
 def service_manifest(spec: OnlineDeploymentSpec) -> dict[str, Any]:
-    """A headless Service: its DNS name resolves to the ready pods, which the router balances over."""
+    """A ClusterIP Service over the deployment's ready pods: the router addresses its IP, so no
+    cluster DNS is needed (kube-proxy spreads connections over the pods that pass readiness)."""
+    selector = {"io.mlendpoints.endpoint": spec.endpoint_name, "io.mlendpoints.deployment": spec.name}
     return {
         "metadata": {"name": deployment_name(spec), "labels": labels(spec.endpoint_name, spec.name)},
         "spec": {
-            "clusterIP": "None",
-            "selector": {
-                "io.mlendpoints.endpoint": spec.endpoint_name,
-                "io.mlendpoints.deployment": spec.name,
-            },
+            "type": "ClusterIP",
+            "selector": selector,
             "ports": [{"name": "http", "port": SCORER_PORT, "targetPort": SCORER_PORT}],
         },
     }
-
-
-def instance_address(spec: OnlineDeploymentSpec) -> str:
-    """What the router config names for the deployment: its headless Service (every ready pod)."""
-    return f"{deployment_name(spec)}.{namespace(spec.endpoint_name)}.svc.cluster.local:{SCORER_PORT}"
 
 
 def autoscaler_manifest(spec: OnlineDeploymentSpec) -> dict[str, Any] | None:

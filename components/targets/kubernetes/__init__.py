@@ -1,0 +1,1 @@
+"""The Kubernetes target: online endpoints as Deployments, Services and an autoscaler (pulumi-kubernetes)."""

@@ -1,0 +1,212 @@
+"""Online endpoints on Kubernetes: a namespace, a Deployment and headless Service per deployment,
+the router as a Deployment with its config in a ConfigMap and its keys in a Secret, a NodePort."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import environments
+from components.router_plan import router_config
+from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
+from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
+from components.targets.endpoint_keys import EndpointKeys
+from components.targets.kubernetes import plan
+from components.targets.kubernetes.images import RegistryImage
+from components.targets.local.plan import CODE_MOUNT
+from components.targets.local.router_files import RouterApplied
+from components.targets.rendering import expected_digest, render_files
+
+if TYPE_CHECKING:
+    from components.targets.kubernetes.target import KubernetesTarget
+
+
+def _opts(target: KubernetesTarget, parent: pulumi.Resource, **more: Any) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, provider=target.provider, **more)
+
+
+def endpoint_base(
+    target: KubernetesTarget, parent: pulumi.Resource, name: str, spec: OnlineEndpointSpec, key_rotation: int
+) -> EndpointBase:
+    """The endpoint's namespace and its keys (Pulumi secrets, a Kubernetes Secret in the front)."""
+    namespace = k8s.core.v1.Namespace(
+        f"{name}-ns",
+        metadata={"name": plan.namespace(spec.name), "labels": plan.labels(spec.name, role="endpoint")},
+        opts=_opts(target, parent),
+    )
+    keys = EndpointKeys(
+        f"{name}-keys", endpoint=spec.name, rotation=key_rotation, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    name_of_namespace = namespace.metadata.apply(lambda m: m.name)
+    return EndpointBase(name_of_namespace, keys.primary_key, keys.secondary_key, keys.token_secret)
+
+
+def layers(spec: OnlineDeploymentSpec) -> dict[str, str]:
+    """Container path -> host path of the deployment's model and code, added to its image."""
+    found: dict[str, str] = {}
+    if spec.model is not None and spec.model.path is not None:
+        model = Path(spec.model.path)
+        model_dir = plan.model_dir(spec)
+        found[f"{model_dir}/{model.name}" if model.is_dir() else model_dir] = str(model)
+    if spec.code_configuration is not None:
+        found[CODE_MOUNT] = str(Path(spec.code_configuration.code))
+    return found
+
+
+def deployment_image_plan(
+    target: KubernetesTarget, spec: OnlineDeploymentSpec
+) -> environments.EnvironmentPlan:
+    return environments.plan_for_spec(spec.environment, base_image=target.base_image)
+
+
+def deployment(
+    target: KubernetesTarget,
+    parent: pulumi.Resource,
+    name: str,
+    spec: OnlineDeploymentSpec,
+    base: EndpointBase,
+) -> DeploymentParts:
+    """The deployment's image in the registry, its Deployment, headless Service and autoscaler."""
+    image_plan = deployment_image_plan(target, spec)
+    for warning in image_plan.warnings:
+        pulumi.log.warn(f"deployment {spec.name}: {warning}", resource=parent)
+    image = RegistryImage(
+        f"{name}-image",
+        image_plan,
+        target.registry,
+        layers(spec),
+        f"deployment {spec.name}",
+        pulumi.ResourceOptions(parent=parent),
+    )
+    manifest = plan.deployment_manifest(spec, "")
+    workload = k8s.apps.v1.Deployment(
+        f"{name}-deployment",
+        metadata={**manifest["metadata"], "namespace": base.placement},
+        spec=image.reference.apply(lambda ref: plan.deployment_manifest(spec, ref)["spec"]),
+        opts=_opts(target, parent, depends_on=[image]),
+    )
+    service_manifest = plan.service_manifest(spec)
+    service = k8s.core.v1.Service(
+        f"{name}-service",
+        metadata={**service_manifest["metadata"], "namespace": base.placement},
+        spec=service_manifest["spec"],
+        opts=_opts(target, parent),
+    )
+    autoscaler = plan.autoscaler_manifest(spec)
+    if autoscaler is not None:
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-autoscaler",
+            metadata={**autoscaler["metadata"], "namespace": base.placement},
+            spec=autoscaler["spec"],
+            opts=_opts(target, parent, depends_on=[workload]),
+        )
+    # The Kubernetes provider waits for the rollout (every replica ready) before it reports success.
+    return DeploymentParts(
+        instances=service.spec.apply(lambda s: [f"{s.cluster_ip}:{plan.SCORER_PORT}"]),
+        names=pulumi.Output.from_input([plan.deployment_name(spec)]),
+        image=image.reference,
+        provisioning_state=workload.status.apply(lambda _: "Succeeded"),
+    )
+
+
+def endpoint_front(
+    target: KubernetesTarget,
+    parent: pulumi.Resource,
+    name: str,
+    spec: OnlineEndpointSpec,
+    deployments: dict[str, tuple[OnlineDeploymentSpec, DeploymentParts]],
+    base: EndpointBase,
+    depends_on: list[pulumi.Resource],
+) -> EndpointFront:
+    """Traffic (the router's ConfigMap), keys (a Secret), the router Deployment and its NodePort Service."""
+    specs = [d for d, _ in deployments.values()]
+    instances = (
+        pulumi.Output.all(**{n: parts.instances for n, (_, parts) in deployments.items()})
+        if deployments
+        else pulumi.Output.from_input({})
+    )
+    timeouts = {d.name: d.request_settings.request_timeout_ms for d in specs}
+    request_logs = {d.name: d.app_insights_enabled for d in specs}
+    config = instances.apply(
+        lambda found: router_config(
+            spec.name, spec.auth_mode, found, timeouts, spec.traffic, spec.mirror_traffic, request_logs
+        )
+    )
+    secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
+        lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
+    )
+    keys = k8s.core.v1.Secret(
+        f"{name}-keys-secret",
+        metadata={
+            "name": f"{spec.name}-keys",
+            "namespace": base.placement,
+            "labels": plan.labels(spec.name, role="router"),
+        },
+        string_data=secrets.apply(lambda s: {"secrets.json": render_files({}, s)[1]}),
+        opts=_opts(target, parent),
+    )
+    traffic = k8s.core.v1.ConfigMap(
+        f"{name}-traffic",
+        metadata={
+            "name": f"{spec.name}-router",
+            "namespace": base.placement,
+            "labels": plan.labels(spec.name, role="router"),
+        },
+        data=config.apply(lambda c: {"config.json": render_files(c, {})[0]}),
+        opts=_opts(target, parent, depends_on=depends_on),
+    )
+    router_plan = environments.EnvironmentPlan(base_image=target.base_image)
+    router_image = RegistryImage(
+        f"{name}-router-image",
+        router_plan,
+        target.registry,
+        {},
+        "the router",
+        pulumi.ResourceOptions(parent=parent),
+    )
+    digest = pulumi.Output.all(config, secrets).apply(lambda cs: expected_digest(cs[0], cs[1]))
+    router = router_image.reference.apply(
+        lambda ref: plan.router_manifest(spec, ref, target.router_replicas, "")
+    )
+    workload = k8s.apps.v1.Deployment(
+        f"{name}-router",
+        metadata={
+            "name": f"{spec.name}-router",
+            "namespace": base.placement,
+            "labels": plan.labels(spec.name, role="router"),
+        },
+        spec=router.apply(lambda m: m["spec"]),
+        opts=_opts(target, parent, depends_on=[traffic, keys, router_image]),
+    )
+    service_manifest = plan.router_service_manifest(spec, target.service_type)
+    service = k8s.core.v1.Service(
+        f"{name}-router-service",
+        metadata={**service_manifest["metadata"], "namespace": base.placement},
+        spec=service_manifest["spec"],
+        opts=_opts(target, parent, depends_on=[workload]),
+    )
+    node_port = service.spec.apply(_node_port)
+    url = node_port.apply(lambda p: f"http://{target.node_address}:{p}")
+    # The kubelet brings a changed ConfigMap into the router's pods in its own time (up to its sync
+    # period): the update returns only once the router serves the new files, as on the local target.
+    applied = RouterApplied(
+        f"{name}-traffic-applied",
+        url=url.apply(lambda u: f"{u}/"),
+        digest=digest,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[workload, service, traffic, keys]),
+    )
+    return EndpointFront(
+        scoring_uri=url.apply(lambda u: f"{u}/score"),
+        swagger_uri=url.apply(lambda u: f"{u}/swagger.json"),
+        provisioning_state=pulumi.Output.all(workload.status, applied.urn).apply(lambda _: "Succeeded"),
+        router=pulumi.Output.from_input(f"{spec.name}-router"),
+        agent=pulumi.Output.from_input(""),
+    )
+
+
+def _node_port(spec: Any) -> int:
+    ports = list(spec.ports or []) if spec is not None else []
+    return int(ports[0].node_port or 0) if ports else 0
