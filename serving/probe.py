@@ -1,5 +1,8 @@
 """`python -m serving.probe PORT LIVE_PATH [READY_PATH]`: the containers' Docker health check.
 
+`python -m serving.probe --readiness PORT PATH`: what a deployer waits on; exit 0 ready, 3 when the
+scorer says its script failed (waiting longer cannot help; the answer's message is printed), 1 else.
+
 Exit 0 when the liveness route answers 200 (else 1, and after the probe's failure threshold the
 endpoint's agent restarts the container). With a readiness route, also print `ready` or
 `not-ready`: the engine keeps the output, which is how `mle show` tells ready instances apart
@@ -28,7 +31,26 @@ def answers(port: int, path: str) -> int | None:
         return None
 
 
+FAILED = 3
+
+
+def readiness(port: int, path: str) -> tuple[int, str]:
+    """(exit code, what the scorer said) of one readiness check."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=TIMEOUT_S) as resp:
+            return (0 if resp.status == 200 else 1), ""
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace")
+        return (FAILED if exc.headers.get("x-ms-scorer-state") == "failed" else 1), body
+    except (OSError, ValueError) as exc:
+        return 1, str(exc)
+
+
 def main(argv: Sequence[str]) -> int:
+    if len(argv) == 3 and argv[0] == "--readiness" and argv[1].isdigit():
+        code, said = readiness(int(argv[1]), argv[2])
+        sys.stdout.write(said)
+        return code
     if len(argv) not in (2, 3) or not argv[0].isdigit():
         print("usage: python -m serving.probe PORT LIVE_PATH [READY_PATH]", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ Pulumi keeps each dynamic resource's provider in the stack's state as a pickle t
 module its class came from, and reads it back to refresh or delete the resource.
 """
 
-from components.targets.local.router_files import _AppliedProvider, _RouterFilesProvider
+from components.targets.local.router_files import _RouterFilesProvider
+from components.targets.router_applied import _AppliedProvider
 
 __all__ = ["_AppliedProvider", "_RouterFilesProvider"]

@@ -20,6 +20,7 @@ from components.targets.endpoint_keys import SECRET_OUTPUTS
 from components.targets.local import batch_plan
 from components.targets.local import plan as local_plan
 from components.targets.local.target import LocalTarget
+from components.targets.serving_layout import CODE_MOUNT
 from serving.agent.nodes import NodeTemplates
 from serving.batch import protocol
 from tests.pulumi_mocks import RecordingMocks
@@ -163,7 +164,7 @@ def test_node_templates(mocks: RecordingMocks, tmp_path: Path) -> pulumi.Output:
         assert env["MLE_BATCH_CONTROLLER_URL"] == "http://mle-batch-controller:8081"
         assert env["MLE_BATCH_NODE_SECRET"] == batch_plan.node_secret(TOKEN_SECRET, "mle-batch")
         assert (env["MLE_BATCH_PROCESSES"], env["AZUREML_ENTRY_SCRIPT"]) == ("2", "batch_driver.py")
-        assert container["mounts"][local_plan.CODE_MOUNT] == str(ROOT / "examples/batch/code")
+        assert container["mounts"][CODE_MOUNT] == str(ROOT / "examples/batch/code")
         assert container["writable_mounts"] == {
             f"{protocol.DATASTORES_ROOT}/lake": str(tmp_path / "lake"),
             f"{protocol.DATASTORES_ROOT}/workspaceblobstore": str(tmp_path / "ds"),

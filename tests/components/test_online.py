@@ -29,6 +29,7 @@ from components.targets.endpoint_keys import SECRET_OUTPUTS
 from components.targets.local import plan as local_plan
 from components.targets.local.target import LocalTarget
 from components.targets.rendering import expected_digest, render_files
+from components.targets.serving_layout import SCORER_PORT
 from serving.router.config import parse_config
 from tests.pulumi_mocks import RecordingMocks
 
@@ -215,7 +216,7 @@ def test_router_config_routes_each_deployment_and_logs_per_app_insights(program:
         for spec in group.deployments:
             names = sorted(n for _, d, _, n in program.names if d == spec.name)
             route = router.deployments[spec.name]
-            assert route.instances == tuple(f"{n}:{local_plan.SCORER_PORT}" for n in names)
+            assert route.instances == tuple(f"{n}:{SCORER_PORT}" for n in names)
             assert route.log_requests is spec.app_insights_enabled
             assert route.request_timeout_ms == spec.request_settings.request_timeout_ms
         # Guards the loop above against both deployments having the same switch.

@@ -18,7 +18,11 @@ def server() -> Iterator[tuple[int, dict[str, int]]]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(statuses.get(self.path, 404))
+            if self.path == "/failed":  # the scorer's answer for a script whose init() failed
+                self.send_header("x-ms-scorer-state", "failed")
             self.end_headers()
+            if self.path == "/failed":
+                self.wfile.write(b'{"message": "init() raised"}')
 
         def log_message(self, *args: object) -> None:
             pass
@@ -55,6 +59,21 @@ def test_not_live(server: tuple[int, dict[str, int]], capsys: pytest.CaptureFixt
 
 def test_nothing_listening_is_not_live() -> None:
     assert probe.answers(1, "/") is None
+
+
+def test_readiness_tells_a_failed_script_apart(
+    server: tuple[int, dict[str, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    port, statuses = server
+    statuses["/readyz"] = 200
+    assert probe.main(["--readiness", str(port), "/readyz"]) == 0
+    statuses["/readyz"] = 503
+    assert probe.main(["--readiness", str(port), "/readyz"]) == 1
+    assert probe.main(["--readiness", "1", "/readyz"]) == 1  # nothing listening
+    statuses["/failed"] = 503
+    capsys.readouterr()
+    assert probe.main(["--readiness", str(port), "/failed"]) == probe.FAILED
+    assert "init() raised" in capsys.readouterr().out
 
 
 def test_usage_errors() -> None:

@@ -16,9 +16,10 @@ from components.targets.contracts import DeploymentParts, EndpointBase, Endpoint
 from components.targets.endpoint_keys import EndpointKeys
 from components.targets.kubernetes import plan
 from components.targets.kubernetes.images import RegistryImage
-from components.targets.local.plan import CODE_MOUNT
-from components.targets.local.router_files import RouterApplied
-from components.targets.rendering import expected_digest, render_files
+from components.targets.kubernetes.rollout import RolloutReady
+from components.targets.rendering import digest, expected_digest, render_files
+from components.targets.router_applied import RouterApplied
+from components.targets.serving_layout import CODE_MOUNT
 
 if TYPE_CHECKING:
     from components.targets.kubernetes.target import KubernetesTarget
@@ -82,11 +83,27 @@ def deployment(
         pulumi.ResourceOptions(parent=parent),
     )
     manifest = plan.deployment_manifest(spec, "")
+    # Our own waiter (rollout.py) fails fast with the script's log; the provider's would wait 10 min.
+    metadata = {**manifest["metadata"], "annotations": {"pulumi.com/skipAwait": "true"}}
+    pod_spec = image.reference.apply(lambda ref: plan.deployment_manifest(spec, ref)["spec"])
     workload = k8s.apps.v1.Deployment(
         f"{name}-deployment",
-        metadata={**manifest["metadata"], "namespace": base.placement},
-        spec=image.reference.apply(lambda ref: plan.deployment_manifest(spec, ref)["spec"]),
+        metadata={**metadata, "namespace": base.placement},
+        spec=pod_spec,
         opts=_opts(target, parent, depends_on=[image]),
+    )
+    probe = spec.readiness_probe
+    rollout = RolloutReady(
+        f"{name}-rollout",
+        namespace=base.placement,
+        deployment=plan.deployment_name(spec),
+        selector={"io.mlendpoints.endpoint": spec.endpoint_name, "io.mlendpoints.deployment": spec.name},
+        revision=pod_spec.apply(digest),
+        timeout_s=max(target.ready_timeout_s, probe.initial_delay + probe.period * probe.failure_threshold),
+        port=plan.SCORER_PORT,
+        kubeconfig=target.kubeconfig,
+        context=target.context,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[workload]),
     )
     service_manifest = plan.service_manifest(spec)
     service = k8s.core.v1.Service(
@@ -108,7 +125,7 @@ def deployment(
         instances=service.spec.apply(lambda s: [f"{s.cluster_ip}:{plan.SCORER_PORT}"]),
         names=pulumi.Output.from_input([plan.deployment_name(spec)]),
         image=image.reference,
-        provisioning_state=workload.status.apply(lambda _: "Succeeded"),
+        provisioning_state=rollout.urn.apply(lambda _: "Succeeded"),
     )
 
 

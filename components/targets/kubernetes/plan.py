@@ -7,7 +7,7 @@ from typing import Any
 
 from components import skus
 from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
-from components.targets.local.plan import APP_ROOT, CODE_MOUNT, MODELS_ROOT, ROUTER_CONFIG_MOUNT
+from components.targets.serving_layout import APP_ROOT, CODE_MOUNT, MODELS_ROOT, ROUTER_CONFIG_MOUNT
 
 SCORER_PORT = 5001
 ROUTER_PORT = 8080

@@ -25,7 +25,10 @@ class KubernetesTarget:
     )
     service_type: str = field(default="NodePort", metadata={"description": "NodePort or LoadBalancer."})
     router_replicas: int = field(default=1, metadata={"description": "Router pods per endpoint."})
+    kubeconfig: str | None = field(default=None, metadata={"description": "kubeconfig file (kubectl's)."})
+    context: str | None = field(default=None, metadata={"description": "kubeconfig context."})
     base_image: str = environments.DEFAULT_BASE_IMAGE
+    ready_timeout_s: float = 300.0
 
     @property
     def name(self) -> str:

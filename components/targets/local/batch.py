@@ -14,7 +14,7 @@ from components.targets.local.agent import endpoint_agent
 from components.targets.local.docker_image import ServingImage
 from components.targets.local.docker_resources import DockerContainer
 from components.targets.local.host_files import HostFiles, render
-from components.targets.local.router_files import RouterApplied
+from components.targets.router_applied import RouterApplied
 from serving.batch import protocol
 from serving.router.config import files_digest
 

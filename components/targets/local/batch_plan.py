@@ -11,6 +11,7 @@ from typing import Any
 
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.local import plan as local_plan
+from components.targets.serving_layout import CODE_MOUNT, MODELS_ROOT
 from serving.batch import protocol
 
 CONTROLLER_CONFIG_MOUNT = "/etc/mlendpoints/batch"
@@ -101,12 +102,12 @@ def node_env(spec: ModelBatchDeploymentSpec, endpoint: str) -> tuple[dict[str, s
     env: dict[str, str] = {}
     if spec.model.path is not None:
         model_path = Path(spec.model.path)
-        model_dir = f"{local_plan.MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
+        model_dir = f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
         mounts[f"{model_dir}/{model_path.name}"] = str(model_path)
         env["AZUREML_MODEL_DIR"] = model_dir
     if spec.code_configuration is not None:
-        mounts[local_plan.CODE_MOUNT] = str(Path(spec.code_configuration.code))
-        env["AML_APP_ROOT"] = local_plan.CODE_MOUNT
+        mounts[CODE_MOUNT] = str(Path(spec.code_configuration.code))
+        env["AML_APP_ROOT"] = CODE_MOUNT
         env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
     env.update(
         {

@@ -18,8 +18,10 @@ from components.targets.local.agent import endpoint_agent
 from components.targets.local.docker_image import ServingImage
 from components.targets.local.docker_resources import DockerContainer
 from components.targets.local.network import EndpointNetwork, EndpointNetworkArgs
-from components.targets.local.router_files import RouterApplied, RouterFiles
+from components.targets.local.router_files import RouterFiles
 from components.targets.rendering import digest, expected_digest, tree_digest
+from components.targets.router_applied import RouterApplied
+from components.targets.serving_layout import ROUTER_CONFIG_MOUNT, ROUTER_PORT, SCORER_PORT
 
 if TYPE_CHECKING:
     from components.targets.local.target import LocalTarget
@@ -73,7 +75,7 @@ def deployment(
             "io.mlendpoints.content": content,
         },
         "ready_path": "/readyz",
-        "ready_port": local_plan.SCORER_PORT,
+        "ready_port": SCORER_PORT,
         "ready_timeout_s": ready_timeout,
         "health": local_plan.liveness_health(spec),
     }
@@ -91,7 +93,7 @@ def deployment(
         )
     names = pulumi.Output.all(*[c.name for c in containers]).apply(list)
     return DeploymentParts(
-        instances=names.apply(lambda ns: [f"{n}:{local_plan.SCORER_PORT}" for n in ns]),
+        instances=names.apply(lambda ns: [f"{n}:{SCORER_PORT}" for n in ns]),
         names=names,
         image=image.tag,
         provisioning_state=pulumi.Output.all(*[c.container_id for c in containers]).apply(
@@ -140,7 +142,7 @@ def endpoint_front(
     router_tag = environments.image_tag(router_plan)
     router_image = ServingImage(f"{name}-router-image", router_plan, router_tag, "the router", child)
     agent = endpoint_agent(name, spec.name, target.base_image, parent)
-    mount = local_plan.ROUTER_CONFIG_MOUNT
+    mount = ROUTER_CONFIG_MOUNT
     router = DockerContainer(
         f"{name}-router",
         {
@@ -152,20 +154,20 @@ def endpoint_front(
             "env": {
                 "MLE_ROUTER_CONFIG": f"{mount}/config.json",
                 "MLE_ROUTER_SECRETS_FILE": f"{mount}/secrets.json",
-                "MLE_ROUTER_PORT": str(local_plan.ROUTER_PORT),
+                "MLE_ROUTER_PORT": str(ROUTER_PORT),
             },
             "mounts": {mount: str(folder)},
             # 0 (not None: Pulumi drops None from maps) lets the engine pick a free port.
-            "publish": {str(local_plan.ROUTER_PORT): target.router_port},
+            "publish": {str(ROUTER_PORT): target.router_port},
             "labels": {"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": "router"},
             "ready_path": "/",
-            "ready_port": local_plan.ROUTER_PORT,
+            "ready_port": ROUTER_PORT,
             "ready_timeout_s": target.ready_timeout_s,
             "health": dict(local_plan.ROUTER_HEALTH),
         },
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[traffic, router_image]),
     )
-    port = router.ports.apply(lambda p: p[str(local_plan.ROUTER_PORT)])
+    port = router.ports.apply(lambda p: p[str(ROUTER_PORT)])
     # The update returns only once the router serves exactly these files (traffic, keys).
     applied = RouterApplied(
         f"{name}-traffic-applied",

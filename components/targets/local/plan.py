@@ -10,13 +10,8 @@ from typing import Any
 
 from components import skus
 from components.specs import OnlineDeploymentSpec
+from components.targets.serving_layout import CODE_MOUNT, MODELS_ROOT, ROUTER_PORT, SCORER_PORT
 
-SCORER_PORT = 5001
-ROUTER_PORT = 8080
-APP_ROOT = "/var/azureml-app"
-MODELS_ROOT = f"{APP_ROOT}/azureml-models"
-CODE_MOUNT = f"{APP_ROOT}/code"
-ROUTER_CONFIG_MOUNT = "/etc/mlendpoints/router"
 # Used when a deployment names no instance_type (custom containers): one core, 2 GiB.
 DEFAULT_CORES, DEFAULT_MEMORY_MB = 1.0, 2048
 

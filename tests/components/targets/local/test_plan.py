@@ -10,6 +10,7 @@ import pytest
 
 from components.specs import OnlineDeploymentSpec, parse_spec
 from components.targets.local import plan as local_plan
+from components.targets.serving_layout import SCORER_PORT
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "online"
 GIB = 1024
@@ -113,7 +114,7 @@ def test_request_settings_and_names_become_scorer_env() -> None:
         "MAX_QUEUE_WAIT_MS": "0",
         # One worker per concurrent request, unless the user sets WORKER_COUNT (next test).
         "WORKER_COUNT": "3",
-        "SERVER_PORT": str(local_plan.SCORER_PORT),
+        "SERVER_PORT": str(SCORER_PORT),
         "SERVICE_NAME": "shop",
         "SERVICE_VERSION": "blue",
     }

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from components.targets.local.router_files import wait_applied, write_atomically
+from components.targets.local.router_files import write_atomically
 from components.targets.rendering import expected_digest, render_files
+from components.targets.router_applied import wait_applied
 
 CONFIG = {"endpoint": "shop", "traffic": {"blue": 90, "green": 10}, "deployments": {}}
 SECRETS = {"primary_key": "k" * 32}
