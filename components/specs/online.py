@@ -187,6 +187,10 @@ class OnlineDeploymentSpec(Spec):
     kind: Annotated[Literal["managed", "kubernetes"], BeforeValidator(_lower)] = Field(
         default="managed", description="Azure ML flavour (from `$schema`); managed ones need a known VM size."
     )
+    # Azure's Kubernetes deployment files carry `type: kubernetes` beside their `$schema`.
+    type: Annotated[Literal["managed", "kubernetes"], BeforeValidator(_lower)] | None = Field(
+        default=None, description="`kubernetes` or `managed`, as Azure writes it; must agree with the kind."
+    )
     name: Name = Field(description="Deployment name, unique within its endpoint.")
     endpoint_name: Name = Field(description="The online endpoint this deployment belongs to.")
     description: str | None = Field(default=None, description="Free text.")
@@ -224,6 +228,16 @@ class OnlineDeploymentSpec(Spec):
         default="enabled", description="Outbound access (Azure target)."
     )
     resources: ResourceRequirements | None = Field(default=None, description="Kubernetes requests/limits.")
+
+    @field_validator("type")
+    @classmethod
+    def _type_matches_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind is not None and value != kind:
+            raise ValueError(
+                f"`type: {value}` in a {kind} deployment file; use the {value} deployment `$schema`"
+            )
+        return value
 
     @field_validator("instance_type")
     @classmethod
