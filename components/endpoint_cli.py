@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components import image_build
+from components.targets.kubernetes import status as k8s_status
 from components.targets.local import image_prune
 from components.targets.local import status as local_status
 from serving.router.tokens import issue_token
@@ -124,6 +125,35 @@ def show_online(name: str, ep: dict[str, Any], stack: str) -> None:
     print(f"scoring_uri:        {ep.get('scoring_uri')}")
     print(f"swagger_uri:        {ep.get('swagger_uri')}")
     print(f"traffic:            {json.dumps(ep.get('traffic', {}))}")
+    if ep.get("target") == "kubernetes":
+        _show_pods(name, ep)
+    else:
+        _show_containers(name, ep)
+    print("\ninvoke:")
+    print(f"  KEY=$(pulumi stack output --stack {stack} {name}.primary_key --show-secrets)")
+    print(f"  {curl_command(str(ep.get('scoring_uri')), request_file_for(name))}")
+
+
+def _show_pods(name: str, ep: dict[str, Any]) -> None:
+    pods = k8s_status.endpoint_pods(name)
+    for deployment, state in sorted((ep.get("deployments") or {}).items()):
+        print(f"deployment {deployment}: {state} (last pulumi up)")
+        _print_pods(None if pods is None else [p for p in pods if p.deployment == deployment])
+    print("router:")
+    _print_pods(None if pods is None else [p for p in pods if p.deployment is None])
+
+
+def _print_pods(pods: list[k8s_status.PodState] | None) -> None:
+    if pods is None:
+        print("  (the cluster does not answer: what runs is unknown; `kubectl get nodes`)")
+        return
+    if not pods:
+        print("  no pod")
+    for pod in pods:
+        print(f"  {pod.name}: {pod.summary}, restarts {pod.restarts}, started {pod.started_at[:19]}")
+
+
+def _show_containers(name: str, ep: dict[str, Any]) -> None:
     containers = _live_containers(name)
     live = None if containers is None else local_status.group(containers)
     for deployment, state in sorted((ep.get("deployments") or {}).items()):
@@ -132,9 +162,6 @@ def show_online(name: str, ep: dict[str, Any], stack: str) -> None:
     for role in ("router", "agent"):
         print(f"{role}:")
         print_containers(live.get(role, []) if live is not None else None, f"no {role} container")
-    print("\ninvoke:")
-    print(f"  KEY=$(pulumi stack output --stack {stack} {name}.primary_key --show-secrets)")
-    print(f"  {curl_command(str(ep.get('scoring_uri')), request_file_for(name))}")
 
 
 def _live_containers(endpoint: str) -> list[local_status.ContainerState] | None:
@@ -218,6 +245,12 @@ def invoke(args: argparse.Namespace) -> int:
 
 def logs(args: argparse.Namespace) -> int:
     name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint, online_only=True)
+    if ep.get("target") == "kubernetes":
+        if args.deployment is not None:
+            _check_deployment(name, ep, args.deployment)
+        return subprocess.run(
+            k8s_status.logs_command(name, args.deployment, args.tail), check=False
+        ).returncode
     if args.agent:
         containers = [str(ep.get("agent_container") or f"{name}-agent")]
     elif is_batch(ep):

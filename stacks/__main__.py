@@ -59,6 +59,8 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
         provider=provider,
         service_type=str(settings.get("service_type") or "NodePort"),
         router_replicas=int(settings.get("router_replicas") or 1),
+        kubeconfig=str(kubeconfig) if Path(str(kubeconfig)).is_file() else None,
+        context=settings.get("context"),
     )
 
 
@@ -111,6 +113,7 @@ def main() -> None:
         pulumi.export(f"{prefix}.primary_key", endpoint.primary_key)
         pulumi.export(f"{prefix}.secondary_key", endpoint.secondary_key)
         pulumi.export(f"{prefix}.auth_mode", group.endpoint.auth_mode)
+        pulumi.export(f"{prefix}.target", target)
         if group.endpoint.auth_mode != "key":
             # Signs the endpoint's tokens (`scripts/mle token`); a secret like the keys.
             pulumi.export(f"{prefix}.token_secret", endpoint.token_secret)

@@ -139,3 +139,25 @@ def test_names_stay_dns_labels(endpoint: str) -> None:
     spec = deployment(endpoint_name=endpoint, name="d" * 30)
     assert len(plan.deployment_name(spec)) <= 63
     assert len(plan.namespace(endpoint)) <= 63
+
+
+def test_pod_states_for_mle_show() -> None:
+    from components.targets.kubernetes.status import logs_command, pod_state
+
+    def pod(**status: Any) -> dict[str, Any]:
+        labels = {"io.mlendpoints.endpoint": "shop", "io.mlendpoints.deployment": "blue"}
+        return {"metadata": {"name": "shop-blue-x", "labels": labels}, "status": status}
+
+    ready = pod(
+        phase="Running", containerStatuses=[{"ready": True, "restartCount": 2, "state": {"running": {}}}]
+    )
+    assert (pod_state(ready).summary, pod_state(ready).restarts) == ("running/ready", 2)
+    crashing = pod(
+        phase="Running",
+        containerStatuses=[{"ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}],
+    )
+    assert pod_state(crashing).summary == "CrashLoopBackOff"
+    assert pod_state(pod(phase="Pending")).summary == "pending"
+    assert logs_command("shop", None, 20)[-3:] == ["--prefix", "--tail", "20"]
+    assert "io.mlendpoints.role=router" in " ".join(logs_command("shop", None, 20))
+    assert "io.mlendpoints.deployment=blue" in " ".join(logs_command("shop", "blue", 20))
