@@ -153,11 +153,20 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	args = append(args, program)
 	args = append(args, req.Args...)
 
-	config, err := json.Marshal(req.Config)
+	// A stack without config sends a nil map, which marshals to "null"; the SDK wants an object.
+	cfg := req.Config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	config, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	secretKeys, err := json.Marshal(req.ConfigSecretKeys)
+	keys := req.ConfigSecretKeys
+	if keys == nil {
+		keys = []string{}
+	}
+	secretKeys, err := json.Marshal(keys)
 	if err != nil {
 		return nil, err
 	}
