@@ -116,13 +116,31 @@ def test_hung_instance_is_restarted_by_its_liveness_probe(endpoint: tuple[str, s
     # Every process of the instance stopped: it accepts connections but never answers, like a
     # deadlock. Its liveness probe fails three times in a row, and the agent restarts it.
     def freeze(container: Container) -> None:
-        for row in container.top(ps_args="-eo pid")["Processes"]:
-            os.kill(int(row[0]), signal.SIGSTOP)
+        # Until no process is left running: a worker may be forked while the first list is taken
+        # (the scorer respawns workers), and one left running would keep serving.
+        stopped: set[int] = set()
+        for _ in range(50):
+            pids = {int(row[0]) for row in container.top(ps_args="-eo pid")["Processes"]}
+            if pids and pids <= stopped and all(_state(pid) in ("T", "t", None) for pid in pids):
+                return
+            for pid in pids - stopped:
+                os.kill(pid, signal.SIGSTOP)
+            stopped |= pids
+            time.sleep(0.1)
+        raise AssertionError(f"the processes of {container.name} could not all be stopped")
 
     instance = _one("blue")
     started = instance.attrs["State"]["StartedAt"]
     _heal(endpoint, "a hung instance (all processes stopped)", instance, freeze)
     assert instance.attrs["State"]["StartedAt"] != started
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (None when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _connects(container_args: list[str], address: str) -> bool:
