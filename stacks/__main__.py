@@ -52,6 +52,8 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
             Path(str(kubeconfig)).read_text() if Path(str(kubeconfig)).is_file() else str(kubeconfig)
         ),
         context=settings.get("context"),
+        # Traffic changes rewrite the router's ConfigMap in place (its pods reload it), never replace it.
+        enable_config_map_mutable=True,
     )
     return KubernetesTarget(
         registry=str(registry),

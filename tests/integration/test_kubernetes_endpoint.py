@@ -104,6 +104,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def stack(models: Path) -> Iterator[TempStack]:
     _require_cluster()
+    # An interrupted earlier run (its stack state gone with its temporary stack) may have left the
+    # namespace: its objects would conflict with this stack's (server-side apply field managers).
+    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=50s")
     created = TempStack.create(_config(models, {"blue": 70, "green": 30}))
     try:
         planned = created.preview()

@@ -1,4 +1,4 @@
-"""Online endpoints on Kubernetes: a namespace, a Deployment and headless Service per deployment,
+"""Online endpoints on Kubernetes: a namespace, a Deployment and ClusterIP Service per deployment,
 the router as a Deployment with its config in a ConfigMap and its keys in a Secret, a NodePort."""
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from components.targets.serving_layout import CODE_MOUNT
 if TYPE_CHECKING:
     from components.targets.kubernetes.target import KubernetesTarget
 
+# pulumi-kubernetes waits up to 10 min for a Deployment's rollout and for a ready pod behind a
+# Service; for scorers, RolloutReady waits instead and fails as soon as a pod cannot become ready.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+
 
 def _opts(target: KubernetesTarget, parent: pulumi.Resource, **more: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, provider=target.provider, **more)
@@ -33,9 +37,21 @@ def endpoint_base(
     target: KubernetesTarget, parent: pulumi.Resource, name: str, spec: OnlineEndpointSpec, key_rotation: int
 ) -> EndpointBase:
     """The endpoint's namespace and its keys (Pulumi secrets, a Kubernetes Secret in the front)."""
+    if spec.compute:
+        pulumi.log.warn(
+            f"endpoint {spec.name}: compute {spec.compute} names an Azure ML attached cluster; this stack "
+            "deploys to the cluster of its kubeconfig (mlendpoints:kubernetes), whatever the name",
+            resource=parent,
+        )
+    # The owning stack as a label: a second stack deploying an endpoint of the same name to this
+    # cluster conflicts on it (server-side apply) before it can take over the namespace's objects.
+    owner = plan.owner_label(pulumi.get_project(), pulumi.get_stack())
     namespace = k8s.core.v1.Namespace(
         f"{name}-ns",
-        metadata={"name": plan.namespace(spec.name), "labels": plan.labels(spec.name, role="endpoint")},
+        metadata={
+            "name": plan.namespace(spec.name),
+            "labels": {**plan.labels(spec.name, role="endpoint"), "io.mlendpoints.stack": owner},
+        },
         opts=_opts(target, parent),
     )
     keys = EndpointKeys(
@@ -70,7 +86,7 @@ def deployment(
     spec: OnlineDeploymentSpec,
     base: EndpointBase,
 ) -> DeploymentParts:
-    """The deployment's image in the registry, its Deployment, headless Service and autoscaler."""
+    """The deployment's image in the registry, its Deployment, ClusterIP Service and autoscaler."""
     image_plan = deployment_image_plan(target, spec)
     for warning in image_plan.warnings:
         pulumi.log.warn(f"deployment {spec.name}: {warning}", resource=parent)
@@ -84,7 +100,7 @@ def deployment(
     )
     manifest = plan.deployment_manifest(spec, "")
     # Our own waiter (rollout.py) fails fast with the script's log; the provider's would wait 10 min.
-    metadata = {**manifest["metadata"], "annotations": {"pulumi.com/skipAwait": "true"}}
+    metadata = {**manifest["metadata"], "annotations": SKIP_AWAIT}
     pod_spec = image.reference.apply(lambda ref: plan.deployment_manifest(spec, ref)["spec"])
     workload = k8s.apps.v1.Deployment(
         f"{name}-deployment",
@@ -108,7 +124,8 @@ def deployment(
     service_manifest = plan.service_manifest(spec)
     service = k8s.core.v1.Service(
         f"{name}-service",
-        metadata={**service_manifest["metadata"], "namespace": base.placement},
+        # The provider would also wait (10 min) for a ready pod behind the Service: the waiter decides.
+        metadata={**service_manifest["metadata"], "namespace": base.placement, "annotations": SKIP_AWAIT},
         spec=service_manifest["spec"],
         opts=_opts(target, parent),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from components import skus
@@ -27,6 +28,12 @@ def namespace(endpoint: str) -> str:
 def deployment_name(spec: OnlineDeploymentSpec) -> str:
     # Endpoint and deployment names are at most 32 characters each: this stays a DNS label (<= 63).
     return f"{spec.endpoint_name}-{spec.name}"
+
+
+def owner_label(project: str, stack: str) -> str:
+    """`project.stack` as a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric ends."""
+    value = re.sub(r"[^A-Za-z0-9._-]", "-", f"{project}.{stack}")[:63]
+    return value.strip("._-") or "stack"
 
 
 def labels(endpoint: str, deployment: str | None = None, role: str = "scorer") -> dict[str, str]:
@@ -115,10 +122,13 @@ def deployment_manifest(spec: OnlineDeploymentSpec, image: str) -> dict[str, Any
     liveness = _probe("/", SCORER_PORT, spec.liveness_probe)
     # Azure's readiness probe starts a success threshold of 1: Kubernetes requires 1 for liveness too.
     liveness["successThreshold"] = 1
+    # Under a HorizontalPodAutoscaler the replica count is the autoscaler's: a count in the manifest
+    # would reset it at every `pulumi up` that touches the Deployment (and show as drift on refresh).
+    scaled = spec.scale_settings.type == "target_utilization"
     return {
         "metadata": {"name": name, "labels": labels(spec.endpoint_name, spec.name)},
         "spec": {
-            "replicas": count,
+            **({} if scaled else {"replicas": count}),
             "selector": {"matchLabels": selector},
             "strategy": {
                 "type": "RollingUpdate",

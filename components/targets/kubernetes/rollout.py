@@ -29,11 +29,13 @@ class RolloutError(RuntimeError):
 
 
 def _kubectl(props: dict[str, Any], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    command = ["kubectl", *args]
+    # Global flags first: after `exec POD --` they would be the command's own arguments.
+    command = ["kubectl"]
     if props.get("kubeconfig"):
         command += ["--kubeconfig", props["kubeconfig"]]
     if props.get("context"):
         command += ["--context", props["context"]]
+    command += args
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
@@ -77,7 +79,8 @@ def _why_not(props: dict[str, Any], pod: dict[str, Any]) -> str | None:
                 "-m",
                 "serving.probe",
                 "--readiness",
-                str(props["port"]),
+                # Numbers come back from the engine as floats: "5001.0" would be a usage error.
+                str(int(props["port"])),
                 "/readyz",
             )
             if probe.returncode == FAILED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,9 @@ def test_autoscaler_only_for_target_utilization() -> None:
         "type": "Utilization",
         "averageUtilization": 60,
     }
-    # The Deployment starts at the autoscaler's minimum.
-    assert plan.deployment_manifest(scaled, "x")["spec"]["replicas"] == 2
+    # The autoscaler owns the count (from its minimum): no count in the manifest for `pulumi up` to reset.
+    assert "replicas" not in plan.deployment_manifest(scaled, "x")["spec"]
+    assert plan.deployment_manifest(deployment(), "x")["spec"]["replicas"] == 5
 
 
 def test_router_reads_config_and_keys_from_a_configmap_and_a_secret() -> None:
@@ -161,3 +163,18 @@ def test_pod_states_for_mle_show() -> None:
     assert logs_command("shop", None, 20)[-3:] == ["--prefix", "--tail", "20"]
     assert "io.mlendpoints.role=router" in " ".join(logs_command("shop", None, 20))
     assert "io.mlendpoints.deployment=blue" in " ".join(logs_command("shop", "blue", 20))
+
+
+@pytest.mark.parametrize(
+    ("project", "stack", "expected"),
+    [
+        ("mlendpoints", "k8s", "mlendpoints.k8s"),
+        ("mlendpoints", "org/team stack", "mlendpoints.org-team-stack"),
+        ("p", "s" * 80 + "_", "p." + "s" * 61),
+        ("_", "-", "stack"),
+    ],
+)
+def test_owner_label_is_a_valid_label_value(project: str, stack: str, expected: str) -> None:
+    value = plan.owner_label(project, stack)
+    assert value == expected
+    assert re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]{0,61})?[A-Za-z0-9]", value)
