@@ -2,26 +2,34 @@
 SHELL := /bin/bash
 STACK ?= local
 ENV := source scripts/env &&
+# The Kubernetes cluster is built and started only for what uses it: the tests, kubernetes stacks.
+CLUSTER := $(shell grep -qs '^ *mlendpoints:target: *kubernetes' stacks/Pulumi.$(STACK).yaml && echo --cluster)
 
 .PHONY: bootstrap up preview destroy test lint bench
 
 bootstrap:
-	@bash scripts/bootstrap
+	@bash scripts/bootstrap --cluster
 
-up: bootstrap
+up:
+	@bash scripts/bootstrap $(CLUSTER)
 	@$(ENV) scripts/stack up $(STACK)
 
-preview: bootstrap
+preview:
+	@bash scripts/bootstrap $(CLUSTER)
 	@$(ENV) scripts/stack preview $(STACK)
 
-destroy: bootstrap
+destroy:
+	@bash scripts/bootstrap $(CLUSTER)
 	@$(ENV) scripts/stack destroy $(STACK)
 
-test: bootstrap
+test:
+	@bash scripts/bootstrap --cluster
 	@$(ENV) scripts/test
 
-lint: bootstrap
+lint:
+	@bash scripts/bootstrap
 	@$(ENV) ruff check . && ruff format --check . && mypy
 
-bench: bootstrap
+bench:
+	@bash scripts/bootstrap
 	@$(ENV) scripts/bench
