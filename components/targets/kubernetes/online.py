@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 from components import environments
 from components.router_plan import router_config
 from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
+from components.targets import scorer_env
 from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
 from components.targets.endpoint_keys import EndpointKeys
 from components.targets.kubernetes import plan
@@ -66,7 +67,7 @@ def layers(spec: OnlineDeploymentSpec) -> dict[str, str]:
     found: dict[str, str] = {}
     if spec.model is not None and spec.model.path is not None:
         model = Path(spec.model.path)
-        model_dir = plan.model_dir(spec)
+        model_dir = scorer_env.model_dir(spec)
         found[f"{model_dir}/{model.name}" if model.is_dir() else model_dir] = str(model)
     if spec.code_configuration is not None:
         found[CODE_MOUNT] = str(Path(spec.code_configuration.code))

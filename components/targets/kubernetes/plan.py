@@ -8,7 +8,8 @@ from typing import Any
 
 from components import skus
 from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
-from components.targets.serving_layout import APP_ROOT, CODE_MOUNT, MODELS_ROOT, ROUTER_CONFIG_MOUNT
+from components.targets.scorer_env import scorer_env
+from components.targets.serving_layout import APP_ROOT, ROUTER_CONFIG_MOUNT
 
 SCORER_PORT = 5001
 ROUTER_PORT = 8080
@@ -41,36 +42,6 @@ def labels(endpoint: str, deployment: str | None = None, role: str = "scorer") -
     if deployment is not None:
         found["io.mlendpoints.deployment"] = deployment
     return found
-
-
-def scorer_env(spec: OnlineDeploymentSpec) -> dict[str, str]:
-    """The Azure ML environment of a scorer; model and code sit in the image (see images.app_layers)."""
-    env: dict[str, str] = {}
-    if spec.model is not None and spec.model.path is not None:
-        env["AZUREML_MODEL_DIR"] = model_dir(spec)
-    if spec.code_configuration is not None:
-        env["AML_APP_ROOT"] = CODE_MOUNT
-        env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
-    rs = spec.request_settings
-    env.update(
-        {
-            "SCORING_TIMEOUT_MS": str(rs.request_timeout_ms),
-            "MAX_CONCURRENT_REQUESTS_PER_INSTANCE": str(rs.max_concurrent_requests_per_instance),
-            "MAX_QUEUE_WAIT_MS": str(rs.max_queue_wait_ms),
-            "WORKER_COUNT": str(rs.max_concurrent_requests_per_instance),
-            "SERVER_PORT": str(SCORER_PORT),
-            "SERVICE_NAME": spec.endpoint_name,
-            "SERVICE_VERSION": spec.name,
-        }
-    )
-    env.update({k: str(v) for k, v in spec.environment_variables.items()})
-    return env
-
-
-def model_dir(spec: OnlineDeploymentSpec) -> str:
-    """AZUREML_MODEL_DIR: the folder that contains the model folder, as on Azure ML."""
-    assert spec.model is not None
-    return f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
 
 
 def container_resources(spec: OnlineDeploymentSpec) -> dict[str, dict[str, str]]:

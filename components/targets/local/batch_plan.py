@@ -11,7 +11,7 @@ from typing import Any
 
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.local import plan as local_plan
-from components.targets.serving_layout import CODE_MOUNT, MODELS_ROOT
+from components.targets.scorer_env import app_env
 from serving.batch import protocol
 
 CONTROLLER_CONFIG_MOUNT = "/etc/mlendpoints/batch"
@@ -98,17 +98,8 @@ def controller_config(
 
 def node_env(spec: ModelBatchDeploymentSpec, endpoint: str) -> tuple[dict[str, str], dict[str, str]]:
     """(read-only mounts, environment) of a node: the driver and model as Azure lays them out."""
-    mounts: dict[str, str] = {}
-    env: dict[str, str] = {}
-    if spec.model.path is not None:
-        model_path = Path(spec.model.path)
-        model_dir = f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
-        mounts[f"{model_dir}/{model_path.name}"] = str(model_path)
-        env["AZUREML_MODEL_DIR"] = model_dir
-    if spec.code_configuration is not None:
-        mounts[CODE_MOUNT] = str(Path(spec.code_configuration.code))
-        env["AML_APP_ROOT"] = CODE_MOUNT
-        env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    mounts = local_plan.app_mounts(spec)
+    env = app_env(spec)
     env.update(
         {
             "MLE_BATCH_CONTROLLER_URL": f"http://{controller_name(endpoint)}:{protocol.INTERNAL_PORT}",

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from components import skus
-from components.specs import OnlineDeploymentSpec
-from components.targets.serving_layout import CODE_MOUNT, MODELS_ROOT, ROUTER_PORT, SCORER_PORT
+from components.specs import ModelBatchDeploymentSpec, OnlineDeploymentSpec
+from components.targets.scorer_env import model_dir, scorer_env
+from components.targets.serving_layout import CODE_MOUNT, ROUTER_PORT, SCORER_PORT
 
 # Used when a deployment names no instance_type (custom containers): one core, 2 GiB.
 DEFAULT_CORES, DEFAULT_MEMORY_MB = 1.0, 2048
@@ -39,38 +40,21 @@ def host_resources() -> tuple[int, int]:
 
 
 def scorer_mounts_and_env(spec: OnlineDeploymentSpec) -> tuple[dict[str, str], dict[str, str]]:
-    """Read-only mounts (container path -> host path) and the Azure ML environment of one instance.
+    """Read-only mounts (container path -> host path) and the Azure ML environment of one instance
+    (components/targets/scorer_env.py: the same variables as on every target)."""
+    return app_mounts(spec), scorer_env(spec)
 
-    AZUREML_MODEL_DIR is the folder that CONTAINS the model folder, exactly as on Azure ML, so
-    `os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model/...")` works unchanged.
-    """
+
+def app_mounts(spec: OnlineDeploymentSpec | ModelBatchDeploymentSpec) -> dict[str, str]:
+    """The model folder under AZUREML_MODEL_DIR and the code folder, read-only, as Azure lays them out."""
     mounts: dict[str, str] = {}
-    env: dict[str, str] = {}
     if spec.model is not None and spec.model.path is not None:
         model_path = Path(spec.model.path)
-        model_dir = f"{MODELS_ROOT}/{spec.model.name or spec.name}/{spec.model.version or 1}"
-        mounts[f"{model_dir}/{model_path.name}"] = str(model_path)
-        env["AZUREML_MODEL_DIR"] = model_dir
+        mounts[f"{model_dir(spec)}/{model_path.name}"] = str(model_path)
     if spec.code_configuration is not None:
         # Keyed by the container side: one host folder may be both the model and the code.
         mounts[CODE_MOUNT] = str(Path(spec.code_configuration.code))
-        env["AML_APP_ROOT"] = CODE_MOUNT
-        env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
-    rs = spec.request_settings
-    env.update(
-        {
-            "SCORING_TIMEOUT_MS": str(rs.request_timeout_ms),
-            "MAX_CONCURRENT_REQUESTS_PER_INSTANCE": str(rs.max_concurrent_requests_per_instance),
-            "MAX_QUEUE_WAIT_MS": str(rs.max_queue_wait_ms),
-            "WORKER_COUNT": str(rs.max_concurrent_requests_per_instance),
-            "SERVER_PORT": str(SCORER_PORT),
-            "SERVICE_NAME": spec.endpoint_name,
-            "SERVICE_VERSION": spec.name,
-        }
-    )
-    # The user's variables win, as on Azure ML (e.g. their own WORKER_COUNT).
-    env.update({k: str(v) for k, v in spec.environment_variables.items()})
-    return mounts, env
+    return mounts
 
 
 def instance_name(endpoint: str, deployment: str, index: int, inputs_digest: str) -> str:
