@@ -86,7 +86,12 @@ def _heal(endpoint: tuple[str, str], what: str, victim: Container, kill: Any) ->
         assert any(ok for _, ok in list(load.results)), "the endpoint does not serve before the kill"
         moment = time.monotonic()
         kill(victim)
-        back, failed = load.recovery_after(moment, deadline_s=30)
+        # Judged from when the kill has taken effect: freezing every process takes a moment, and
+        # answers given meanwhile are no sign of recovery. Failures count from the start.
+        effective = time.monotonic()
+        back, _ = load.recovery_after(effective, deadline_s=30)
+        back += effective - moment
+        failed = sum(1 for at, ok in list(load.results) if at > moment and not ok)
     print(f"\n{what}: serving again after {back:.2f} s; {failed} of {len(load.results)} requests failed")
     victim.reload()
     assert victim.status == "running"
