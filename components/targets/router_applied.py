@@ -39,7 +39,7 @@ def wait_applied(url: str, digest: str, timeout_s: float = APPLY_TIMEOUT_S) -> N
 
 class _AppliedProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        wait_applied(props["url"], props["digest"])
+        wait_applied(props["url"], props["digest"], float(props.get("timeout_s") or APPLY_TIMEOUT_S))
         return CreateResult(id_=props["url"], outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -47,7 +47,7 @@ class _AppliedProvider(ResourceProvider):
         return DiffResult(changes=bool(changed))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        wait_applied(news["url"], news["digest"])
+        wait_applied(news["url"], news["digest"], float(news.get("timeout_s") or APPLY_TIMEOUT_S))
         return UpdateResult(outs=news)
 
 
@@ -60,5 +60,7 @@ class RouterApplied(Resource):
         url: pulumi.Input[str],
         digest: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
+        timeout_s: float = APPLY_TIMEOUT_S,
     ) -> None:
-        super().__init__(_AppliedProvider(), resource_name, {"url": url, "digest": digest}, opts)
+        props = {"url": url, "digest": digest, "timeout_s": timeout_s}
+        super().__init__(_AppliedProvider(), resource_name, props, opts)

@@ -272,6 +272,7 @@ def test_router_serves_the_files_on_the_port_the_engine_picked(program: Program)
         assert applied == {
             "url": f"http://127.0.0.1:{PICKED_PORT}/",
             "digest": expected_digest(config, written),
+            "timeout_s": 60.0,
             "__provider": applied["__provider"],
         }
 

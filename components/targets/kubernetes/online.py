@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # pulumi-kubernetes waits up to 10 min for a Deployment's rollout and for a ready pod behind a
 # Service; for scorers, RolloutReady waits instead and fails as soon as a pod cannot become ready.
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+KUBELET_CONFIG_SYNC_S = 180.0
 
 
 def _opts(target: KubernetesTarget, parent: pulumi.Resource, **more: Any) -> pulumi.ResourceOptions:
@@ -232,6 +233,9 @@ def endpoint_front(
         url=url.apply(lambda u: f"{u}/"),
         digest=digest,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[workload, service, traffic, keys]),
+        # A kubelet refreshes ConfigMap volumes on its sync period (1 min by default) plus its
+        # cache's TTL: measured 60+ s here now and then, so up to 3 min before calling it failed.
+        timeout_s=KUBELET_CONFIG_SYNC_S,
     )
     return EndpointFront(
         scoring_uri=url.apply(lambda u: f"{u}/score"),

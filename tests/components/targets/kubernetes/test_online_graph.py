@@ -197,6 +197,11 @@ def test_router_config_and_keys_and_routes_to_each_service(graph: Graph) -> None
         "green": (f"{CLUSTER_IPS['shop-green']}:{plan.SCORER_PORT}",),
     }
     assert router.live_traffic == {"blue": 80, "green": 20}
+    # `pulumi up` waits for the router to serve the new files: longer than locally, since a kubelet
+    # refreshes ConfigMap volumes only on its sync period.
+    applied = graph.mocks.named("shop-traffic-applied").inputs
+    assert applied["url"] == graph.scoring_uri.removesuffix("score")
+    assert applied["timeout_s"] == 180.0
 
 
 def test_autoscaler_only_for_target_utilization(graph: Graph) -> None:
