@@ -87,14 +87,15 @@ def curl_command(uri: str, request_file: str, deployment: str | None = None) -> 
     )
 
 
-EXAMPLE_ENDPOINT = "mle-demo"
+# The example endpoints of stacks/Pulumi.local.yaml and stacks/Pulumi.k8s.yaml serve the same models.
+EXAMPLE_ENDPOINTS = ("mle-demo", "mle-k8s")
 EXAMPLE_REQUEST = "examples/online/model-blue/sample-request.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def request_file_for(endpoint: str, root: Path = PROJECT_ROOT) -> str:
     """The example's own sample request for the example endpoint; a placeholder for any other."""
-    if endpoint == EXAMPLE_ENDPOINT and (root / EXAMPLE_REQUEST).is_file():
+    if endpoint in EXAMPLE_ENDPOINTS and (root / EXAMPLE_REQUEST).is_file():
         return EXAMPLE_REQUEST
     return "request.json"
 

@@ -135,6 +135,7 @@ def test_pick_endpoint_can_take_the_only_online_endpoint() -> None:
 
 def test_the_example_request_file_only_for_the_example_endpoint(tmp_path: Path) -> None:
     assert request_file_for("mle-demo") == "examples/online/model-blue/sample-request.json"
+    assert request_file_for("mle-k8s") == "examples/online/model-blue/sample-request.json"
     assert request_file_for("shop") == "request.json"
     assert request_file_for("mle-demo", root=tmp_path) == "request.json"  # no such file there
 
