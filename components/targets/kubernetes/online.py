@@ -10,7 +10,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import environments
-from components.router_plan import router_config
 from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
 from components.targets import scorer_env
 from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
@@ -20,6 +19,7 @@ from components.targets.kubernetes.images import RegistryImage
 from components.targets.kubernetes.rollout import RolloutReady
 from components.targets.rendering import digest, expected_digest, render_files
 from components.targets.router_applied import RouterApplied
+from components.targets.router_inputs import router_inputs
 from components.targets.serving_layout import CODE_MOUNT
 
 if TYPE_CHECKING:
@@ -158,22 +158,7 @@ def endpoint_front(
     depends_on: list[pulumi.Resource],
 ) -> EndpointFront:
     """Traffic (the router's ConfigMap), keys (a Secret), the router Deployment and its NodePort Service."""
-    specs = [d for d, _ in deployments.values()]
-    instances = (
-        pulumi.Output.all(**{n: parts.instances for n, (_, parts) in deployments.items()})
-        if deployments
-        else pulumi.Output.from_input({})
-    )
-    timeouts = {d.name: d.request_settings.request_timeout_ms for d in specs}
-    request_logs = {d.name: d.app_insights_enabled for d in specs}
-    config = instances.apply(
-        lambda found: router_config(
-            spec.name, spec.auth_mode, found, timeouts, spec.traffic, spec.mirror_traffic, request_logs
-        )
-    )
-    secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
-        lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
-    )
+    config, secrets = router_inputs(spec, deployments, base)
     keys = k8s.core.v1.Secret(
         f"{name}-keys-secret",
         metadata={

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components import environments
-from components.router_plan import router_config
 from components.specs import BatchEndpointSpec, OnlineDeploymentSpec, OnlineEndpointSpec
 from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
 from components.targets.endpoint_keys import EndpointKeys
@@ -21,6 +20,7 @@ from components.targets.local.network import EndpointNetwork, EndpointNetworkArg
 from components.targets.local.router_files import RouterFiles
 from components.targets.rendering import digest, expected_digest, tree_digest
 from components.targets.router_applied import RouterApplied
+from components.targets.router_inputs import router_inputs
 from components.targets.serving_layout import ROUTER_CONFIG_MOUNT, ROUTER_PORT, SCORER_PORT
 
 if TYPE_CHECKING:
@@ -113,23 +113,7 @@ def endpoint_front(
 ) -> EndpointFront:
     """Traffic (the router's config file), the router that serves it, and the endpoint's agent."""
     child = pulumi.ResourceOptions(parent=parent)
-    # Output.all() of no outputs is a list, not a dict: an endpoint may have no deployments yet.
-    instances = (
-        pulumi.Output.all(**{n: parts.instances for n, (_, parts) in deployments.items()})
-        if deployments
-        else pulumi.Output.from_input({})
-    )
-    specs = [d for d, _ in deployments.values()]
-    timeouts = {d.name: d.request_settings.request_timeout_ms for d in specs}
-    request_logs = {d.name: d.app_insights_enabled for d in specs}
-    config = instances.apply(
-        lambda inst: router_config(
-            spec.name, spec.auth_mode, inst, timeouts, spec.traffic, spec.mirror_traffic, request_logs
-        )
-    )
-    secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
-        lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
-    )
+    config, secrets = router_inputs(spec, deployments, base)
     folder = target.state_dir / spec.name / "router"
     traffic = RouterFiles(
         f"{name}-traffic",
