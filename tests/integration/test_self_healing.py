@@ -189,7 +189,13 @@ def test_up_recreates_what_was_removed_and_show_tells_the_truth(
     _one("blue").remove(force=True)
     shown = _show(stack)
     assert "no instance is running" in shown and "no agent container" in shown, shown
+    # The router re-resolves its instances every second: until it has, a request may still go to
+    # the removed container's address and time out (504) rather than find no instance (503).
+    deadline = time.monotonic() + 15
     status, _ = post_score(*endpoint)
+    while status != 503 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, _ = post_score(*endpoint)
     assert status == 503
     stack.up()
     shown = _show(stack)
