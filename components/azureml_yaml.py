@@ -584,6 +584,24 @@ def _instance_type_warning(document: Document, target: str) -> None:
     document.source.warn(("instance_type",), message)
 
 
+def _autoscale_warning(document: Document, target: str) -> None:
+    # The local target has no autoscaler: it keeps the lower bound running, never more.
+    spec = document.spec
+    if (
+        target != "local"
+        or not isinstance(spec, OnlineDeploymentSpec)
+        or spec.scale_settings.type != "target_utilization"
+    ):
+        return
+    scale = spec.scale_settings
+    document.source.warn(
+        ("scale_settings",),
+        f"the local target does not autoscale: it runs min_instances ({scale.min_instances}) instances "
+        f"all the time (max_instances {scale.max_instances} and target_utilization_percentage "
+        f"{scale.target_utilization_percentage} are not applied; the quota check counts max_instances)",
+    )
+
+
 def _environment_problems(document: Document, target: str | None, check_paths: bool) -> list[Problem]:
     """The deployment's environment planned as its image will be: conda file problems, before `pulumi up`."""
     environment = getattr(document.spec, "environment", None)
@@ -628,5 +646,6 @@ def check_documents(
     for document in documents:
         if target is not None:
             _instance_type_warning(document, target)
+            _autoscale_warning(document, target)
         problems += _environment_problems(document, target, check_paths)
     return problems

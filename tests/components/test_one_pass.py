@@ -60,11 +60,16 @@ def test_kubernetes_instance_types_are_accepted_with_a_warning_on_local() -> Non
     config = {"endpoints": ["k8s-endpoint.yml"], "deployments": ["k8s-deployment.yml"]}
     with pytest.warns(SpecWarning) as caught:
         stack = load_stack_config(config, GOOD, target="local")
-    (warning,) = [w.message for w in caught if isinstance(w.message, SpecWarning)]
-    assert str(warning.problem) == (
+    size, scale = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
+    assert size == (
         f"{GOOD / 'k8s-deployment.yml'}:12: instance_type: 'defaultinstancetype' is a Kubernetes instance "
         "type, not a VM size mlendpoints knows; the local target runs each instance with the default "
         "1 core / 2 GiB (`resources` are not applied on the local target)"
+    )
+    assert scale == (
+        f"{GOOD / 'k8s-deployment.yml'}:13: scale_settings: the local target does not autoscale: it runs "
+        "min_instances (2) instances all the time (max_instances 5 and target_utilization_percentage 60 "
+        "are not applied; the quota check counts max_instances)"
     )
     # ... and `pulumi up` accepts it too: the quota check counts the default size (5 = max_instances).
     demands = demands_from_stack(stack, "local")
@@ -285,6 +290,8 @@ def test_build_contexts_cannot_be_deployed_by_the_local_target() -> None:
 
 
 def test_the_good_fixtures_on_the_local_target() -> None:
-    with pytest.warns(SpecWarning, match="defaultinstancetype"):
+    with pytest.warns(SpecWarning) as caught:
         found = validate_paths([GOOD], as_stack=True, target="local")
+    fields = sorted(w.message.problem.field for w in caught if isinstance(w.message, SpecWarning))
+    assert fields == ["instance_type", "scale_settings"]
     assert [(Path(p.file or "").name, p.field) for p in found] == [("teal.yml", "environment")]
