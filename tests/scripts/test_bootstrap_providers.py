@@ -96,3 +96,11 @@ def test_a_provider_without_its_sdk_stops_the_bootstrap_naming_it(setup: dict[st
     )
     assert proc.returncode == 1
     assert f"FAILED step 'provider {NAME}': no pulumi_{NAME} SDK" in proc.stdout
+
+
+def test_a_cluster_only_provider_is_not_built_without_the_cluster(setup: dict[str, str]) -> None:
+    # Local stacks never load the Kubernetes provider: its build waits for `--cluster`.
+    (Path(setup["MLENDPOINTS_PROVIDERS_DIR"]) / NAME / "with-cluster").write_text("kubernetes stacks only\n")
+    out = _bootstrap(setup)
+    assert f"provider {NAME}: not needed here (built with --cluster" in out
+    assert ("resource", NAME, VERSION) not in _installed(setup)
