@@ -186,9 +186,10 @@ def test_kills_of_a_worker_a_node_and_the_controller_lose_and_double_nothing(
         assert time.monotonic() < deadline, "the job did not get going"
         time.sleep(0.2)
     first, second = running_nodes()[:2]
-    # A worker process (multiprocessing's spawn child of the node's supervisor) dies.
-    processes = first.top(ps_args="-eo pid,args")["Processes"]
-    workers = [int(row[0]) for row in processes if "spawn_main" in row[1]]
+    # A worker process dies: a child of the node's fork server (the fork server is the supervisor's).
+    processes = first.top(ps_args="-eo pid,ppid,args")["Processes"]
+    forked = {int(row[0]): int(row[1]) for row in processes if "multiprocessing.forkserver" in row[2]}
+    workers = [pid for pid, parent in forked.items() if parent in forked]
     assert workers, processes
     os.kill(workers[0], signal.SIGKILL)
     time.sleep(1.0)

@@ -9,6 +9,7 @@ import signal
 from types import FrameType
 
 from serving.batch.node.heartbeat import HeartbeatThread
+from serving.batch.node.process import start_fork_server
 from serving.batch.node.settings import NodeSettings
 from serving.batch.node.slot import Slot
 from serving.batch.node.state import NodeState, Waker
@@ -46,6 +47,7 @@ class Node:
             self.settings.controller_url,
         )
         try:
+            start_fork_server()
             self.heartbeat.start()
             for slot in self.slots:
                 slot.start()

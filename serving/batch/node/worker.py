@@ -8,8 +8,10 @@ import dataclasses
 import json
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -28,7 +30,7 @@ _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What a worker process needs besides its leases (picklable: it crosses the spawn)."""
+    """What a worker process needs besides its leases (picklable: it crosses to the fork server)."""
 
     node: str
     process: int
@@ -72,7 +74,7 @@ def decode_message(data: bytes) -> tuple[str, str, Outcome | None]:
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
-    """The spawned process's entry point; exits 0 when told to, 1 when the driver cannot serve."""
+    """The worker process's entry point; exits 0 when told to, 1 when the driver cannot serve."""
     _die_with_supervisor(config.supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the supervisor decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -243,9 +245,22 @@ def _flush() -> None:
 
 
 def _die_with_supervisor(supervisor_pid: int) -> None:
-    """A killed supervisor must not leave workers running user code (Linux: SIGKILL on parent death)."""
+    """A killed supervisor must not leave workers running user code.
+
+    The parent is the node's fork server, and it outlives the supervisor while its children hold
+    its pipe, so the parent-death signal alone is not enough: a daemon thread waits on the
+    supervisor's pidfd and kills this process when the supervisor ends.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != supervisor_pid:
+    try:
+        watched = os.pidfd_open(supervisor_pid)
+    except ProcessLookupError:
         os._exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()

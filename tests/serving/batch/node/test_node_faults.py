@@ -191,3 +191,20 @@ def test_idle_exit_stops_the_node(controller: FakeController, start_node: Start)
     node = start_node(MLE_BATCH_IDLE_EXIT_S="0.5")
     assert node.process.wait(60) == 0
     assert "no work for" in node.output
+
+
+def test_a_killed_supervisor_takes_its_workers_and_fork_server_with_it(
+    tmp_path: Path, controller: FakeController, start_node: Start
+) -> None:
+    # Workers are forked from the node's fork server, not from the supervisor: when the supervisor is
+    # SIGKILLed (no handler runs), its workers must end all the same, and then the fork server (its
+    # pipe closed by every holder). Nothing of the node may keep running user code.
+    controller.add("job-orphan", files(tmp_path, "sleep.csv"))
+    node = start_node()
+    pid = int(node.wait_for_lines("sleeping.pid", 1)[0])
+    server = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the worker's parent
+    assert server != node.process.pid
+    node.process.kill()
+    node.process.wait()
+    wait_dead(pid)
+    wait_dead(server)
