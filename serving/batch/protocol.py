@@ -155,8 +155,14 @@ class Completion(_Message):
     elapsed_s: float = Field(default=0.0, ge=0)
     failure: FailureKind | None = None
     error: str | None = Field(default=None, description="One paragraph: what failed, on which files.")
+    next_lease: LeaseRequest | None = Field(
+        default=None,
+        description="The same worker's next lease, asked in this round trip (answered in "
+        "CompletionAnswer.lease): one request per mini-batch instead of two.",
+    )
 
 
 class CompletionAnswer(_Message):
     # False: this attempt is not the current one any more; the node deletes its part file.
     accepted: bool
+    lease: Lease | None = Field(default=None, description="The answer to Completion.next_lease, if any.")

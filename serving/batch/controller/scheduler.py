@@ -77,7 +77,8 @@ class Scheduler:
     def complete(self, done: Completion) -> CompletionAnswer:
         accepted = self.store.complete(done, self.clock(), os.path.isfile)
         self.wake.set()
-        return CompletionAnswer(accepted=accepted)
+        lease = None if done.next_lease is None else self.lease(done.next_lease)
+        return CompletionAnswer(accepted=accepted, lease=lease)
 
     def job_submitted(self) -> None:
         """A new job: ask for nodes now rather than at the next scaling interval."""

@@ -51,6 +51,8 @@ class Slot(threading.Thread):
         self._abandon_lock = threading.Lock()
         self._abandoned: set[str] = set()
         self._crashes = 0
+        # The worker's next lease, received with the previous completion (one round trip, not two).
+        self._next: Lease | None = None
 
     # ---------------------------------------------------------------- main loop
 
@@ -76,14 +78,10 @@ class Slot(threading.Thread):
             worker = self._live_worker()
             if worker is None:
                 continue
-            request = LeaseRequest(
-                node=self.settings.node_name,
-                deployment=self.settings.deployment,
-                process=worker.number,
-                job=worker.job,
-            )
+            lease, self._next = self._next, None
             try:
-                lease = self.client.lease(request)
+                if lease is None:
+                    lease = self.client.lease(self._lease_request(worker))
             except (ControllerUnavailable, ControllerRejected) as error:
                 log.warning("lease for %s: %s; retrying in %.1f s", worker.name, error, retry_pause)
                 self._pause(retry_pause)
@@ -104,6 +102,14 @@ class Slot(threading.Thread):
                 log.info("node stopping: lease %s (job %s) left unstarted", lease.token, lease.job)
                 return
             self._serve(worker, lease)
+
+    def _lease_request(self, worker: WorkerProcess) -> LeaseRequest:
+        return LeaseRequest(
+            node=self.settings.node_name,
+            deployment=self.settings.deployment,
+            process=worker.number,
+            job=worker.job,
+        )
 
     def abandon(self, token: str) -> None:
         """Called by the heartbeat thread: the controller wants this token's work stopped."""
@@ -131,6 +137,9 @@ class Slot(threading.Thread):
             )
             completion = self._execute(worker, lease)
             if completion is not None:
+                # The worker's next lease comes with the answer, unless it is gone or the node stops.
+                if self.worker is worker and not self.state.stopping.is_set():
+                    completion = completion.model_copy(update={"next_lease": self._lease_request(worker)})
                 self._deliver(completion, lease)
         finally:
             self.state.untrack(lease.token)
@@ -291,6 +300,7 @@ class Slot(threading.Thread):
             if not answer.accepted:
                 log.info("completion of %s not accepted (no longer the current attempt)", lease.token)
                 remove_part(lease.part_path)
+            self._next = answer.lease
             return
 
     # ---------------------------------------------------------------- worker processes

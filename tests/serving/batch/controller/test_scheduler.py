@@ -15,7 +15,7 @@ from serving.batch.controller.config import ConfigWatcher
 from serving.batch.controller.scheduler import Scheduler
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.store import Store
-from serving.batch.protocol import ClusterLimits, Completion, LeaseRequest
+from serving.batch.protocol import ClusterLimits, Completion, CompletionAnswer, LeaseRequest
 from tests.serving.batch.controller.fakes import FakeAgent
 from tests.serving.batch.controller.helpers import (
     KEY,
@@ -108,6 +108,28 @@ def test_a_job_gets_nodes_at_once_and_idle_nodes_go_after_the_idle_time(
     w.scheduler.tick()
     # blue-node-1 never got a lease: idle since first seen; blue-node-0 since its last lease
     assert sorted(c[1] for c in agent.calls if c[0] == "remove") == ["blue-node-0", "blue-node-1"]
+
+
+def test_a_completion_can_carry_the_workers_next_lease_request(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 2)
+    job = w.invoke()
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, job=job)
+    first = w.scheduler.lease(ask)
+    assert first is not None
+    Path(first.part_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(first.part_path).write_text("".join(r + "\n" for r in rows_for(first.files)))
+    done = Completion(token=first.token, node="n1", process=0, outcome="succeeded", rows=1, next_lease=ask)
+    answer = w.scheduler.complete(done)
+    assert answer.accepted and answer.lease is not None
+    assert (answer.lease.job, answer.lease.minibatch) == (job, 1)
+    # Asked again with no work left: accepted, and no lease.
+    second = answer.lease
+    Path(second.part_path).write_text("".join(r + "\n" for r in rows_for(second.files)))
+    last = Completion(token=second.token, node="n1", process=0, outcome="succeeded", rows=1, next_lease=ask)
+    assert w.scheduler.complete(last) == CompletionAnswer(accepted=True, lease=None)
 
 
 def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(

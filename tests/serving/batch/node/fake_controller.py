@@ -37,6 +37,8 @@ class FakeController:
         self._queue: list[Lease] = []
         self._tokens = itertools.count()
         self.lease_requests: list[LeaseRequest] = []
+        # Lease token -> the route that handed it out: "lease", or "complete" (with a completion).
+        self.handed_by: dict[str, str] = {}
         self.heartbeats: list[Heartbeat] = []
         self.completions: list[Completion] = []
         self.to_abandon: set[str] = set()
@@ -204,6 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             lease = fake.next_lease(LeaseRequest.model_validate_json(body))
             if lease is None:
                 return self._answer(204, None)
+            fake.handed_by[lease.token] = "lease"
             return self._answer(200, lease.model_dump(mode="json"))
         if self.path == "/internal/heartbeat":
             beat = Heartbeat.model_validate_json(body)
@@ -213,7 +216,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/internal/complete":
             completion = Completion.model_validate_json(body)
             fake.record(completion)
-            answer = CompletionAnswer(accepted=fake.accept(completion))
+            accepted = fake.accept(completion)
+            # As the controller does: the worker's next lease in the same answer, when asked.
+            lease = None if completion.next_lease is None else fake.next_lease(completion.next_lease)
+            if lease is not None:
+                fake.handed_by[lease.token] = "complete"
+            answer = CompletionAnswer(accepted=accepted, lease=lease)
             return self._answer(200, answer.model_dump(mode="json"))
         return self._answer(404, {"message": f"no route {self.path}"})
 

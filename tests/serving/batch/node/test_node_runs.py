@@ -45,6 +45,10 @@ def test_list_results_become_rows_and_init_runs_once_per_process(
     bound = [r for r in controller.lease_requests if r.process == process]
     assert bound[0].job is None and all(r.job == "job-a" for r in bound[1:])
     assert all(r.node == NODE and r.deployment == "blue" for r in controller.lease_requests)
+    # The next lease rides on each completion: the second and third mini-batches came with the
+    # completions of the first two, with no lease round trip of their own.
+    assert [controller.handed_by[lease.token] for lease in leases] == ["lease", "complete", "complete"]
+    assert all(c.next_lease is not None and c.next_lease.job == "job-a" for c in done)
 
 
 def test_driver_output_goes_to_azure_user_log_files(
