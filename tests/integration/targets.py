@@ -177,6 +177,8 @@ class KubernetesDriver:
                 "deployments": deployments,
             },
             "mlendpoints:quota": {"total_cores": 16, "total_memory_gb": 64},
+            # Two router pods: a traffic change must be in force in both before `up` returns.
+            "mlendpoints:kubernetes": {"router_replicas": 2},
         }
 
     def _items(self, kind: str, *selector: str) -> list[dict[str, Any]]:

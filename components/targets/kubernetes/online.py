@@ -17,8 +17,8 @@ from components.targets.endpoint_keys import EndpointKeys
 from components.targets.kubernetes import plan
 from components.targets.kubernetes.images import RegistryImage
 from components.targets.kubernetes.rollout import RolloutReady
+from components.targets.kubernetes.router_pods import RouterPodsApplied
 from components.targets.rendering import digest, expected_digest, render_files
-from components.targets.router_applied import RouterApplied
 from components.targets.router_inputs import router_inputs
 from components.targets.serving_layout import CODE_MOUNT
 
@@ -211,16 +211,22 @@ def endpoint_front(
     )
     node_port = service.spec.apply(_node_port)
     url = node_port.apply(lambda p: f"http://{target.node_address}:{p}")
-    # The kubelet brings a changed ConfigMap into the router's pods in its own time (up to its sync
-    # period): the update returns only once the router serves the new files, as on the local target.
-    applied = RouterApplied(
+    # The kubelet brings a changed ConfigMap into each router pod in its own time (up to its sync
+    # period): the update returns only once every router pod serves the new files, as on the local
+    # target.
+    applied = RouterPodsApplied(
         f"{name}-traffic-applied",
         url=url.apply(lambda u: f"{u}/"),
         digest=digest,
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[workload, service, traffic, keys]),
+        namespace=base.placement,
+        selector=plan.router_selector(spec),
+        port=plan.ROUTER_PORT,
         # A kubelet refreshes ConfigMap volumes on its sync period (1 min by default) plus its
         # cache's TTL: measured 60+ s here now and then, so up to 3 min before calling it failed.
         timeout_s=KUBELET_CONFIG_SYNC_S,
+        kubeconfig=target.kubeconfig,
+        context=target.context,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[workload, service, traffic, keys]),
     )
     return EndpointFront(
         scoring_uri=url.apply(lambda u: f"{u}/score"),

@@ -175,12 +175,17 @@ def autoscaler_manifest(spec: OnlineDeploymentSpec) -> dict[str, Any] | None:
     }
 
 
+def router_selector(endpoint: OnlineEndpointSpec) -> dict[str, str]:
+    """The labels that pick the endpoint's router pods."""
+    return {"io.mlendpoints.endpoint": endpoint.name, "io.mlendpoints.role": "router"}
+
+
 def router_manifest(
     endpoint: OnlineEndpointSpec, image: str, replicas_wanted: int, config_digest: str
 ) -> dict[str, Any]:
     """The router Deployment: config and keys projected from a ConfigMap and a Secret (reloaded in place)."""
     name = f"{endpoint.name}-router"
-    selector = {"io.mlendpoints.endpoint": endpoint.name, "io.mlendpoints.role": "router"}
+    selector = router_selector(endpoint)
     probe = {"httpGet": {"path": "/", "port": ROUTER_PORT}, "periodSeconds": 10, "timeoutSeconds": 5}
     return {
         "metadata": {"name": name, "labels": labels(endpoint.name, role="router")},

@@ -28,7 +28,7 @@ class RolloutError(RuntimeError):
     """The rollout cannot succeed; the message says why and shows the pod's log."""
 
 
-def _kubectl(props: dict[str, Any], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def kubectl(props: dict[str, Any], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     # Global flags first: after `exec POD --` they would be the command's own arguments.
     command = ["kubectl"]
     if props.get("kubeconfig"):
@@ -44,16 +44,16 @@ def _kubectl(props: dict[str, Any], *args: str, timeout: float = 30) -> subproce
         ) from None
 
 
-def _pods(props: dict[str, Any]) -> list[dict[str, Any]]:
+def pods(props: dict[str, Any]) -> list[dict[str, Any]]:
     selector = ",".join(f"{k}={v}" for k, v in sorted(props["selector"].items()))
-    done = _kubectl(props, "-n", props["namespace"], "get", "pods", "-l", selector, "-o", "json")
+    done = kubectl(props, "-n", props["namespace"], "get", "pods", "-l", selector, "-o", "json")
     if done.returncode != 0:
         return []
     return list(json.loads(done.stdout).get("items") or [])
 
 
 def _tail(props: dict[str, Any], pod: str) -> str:
-    done = _kubectl(props, "-n", props["namespace"], "logs", pod, "--tail", "30")
+    done = kubectl(props, "-n", props["namespace"], "logs", pod, "--tail", "30")
     return (done.stdout or done.stderr).strip()
 
 
@@ -68,7 +68,7 @@ def _why_not(props: dict[str, Any], pod: dict[str, Any]) -> str | None:
         if status.get("ready"):
             return None
         if (status.get("state") or {}).get("running"):
-            probe = _kubectl(
+            probe = kubectl(
                 props,
                 "-n",
                 props["namespace"],
@@ -101,11 +101,11 @@ def wait(props: dict[str, Any]) -> None:
     target = f"deployment/{props['deployment']}"
     last = "no answer yet"
     while time.monotonic() < deadline:
-        done = _kubectl(props, "-n", props["namespace"], "rollout", "status", target, "--timeout=5s")
+        done = kubectl(props, "-n", props["namespace"], "rollout", "status", target, "--timeout=5s")
         if done.returncode == 0:
             return
         last = (done.stderr or done.stdout).strip() or last
-        for pod in _pods(props):
+        for pod in pods(props):
             reason = _why_not(props, pod)
             if reason is not None:
                 raise RolloutError(

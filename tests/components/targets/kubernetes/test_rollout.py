@@ -30,7 +30,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
         body = '{"message": "init() raised RuntimeError: no"}' if failed else "usage"
         return subprocess.CompletedProcess(list(args), rollout.FAILED if failed else 2, body, "")
 
-    monkeypatch.setattr(rollout, "_kubectl", kubectl)
+    monkeypatch.setattr(rollout, "kubectl", kubectl)
     return seen
 
 
@@ -63,7 +63,7 @@ def test_kubeconfig_and_context_come_before_the_command(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(rollout.subprocess, "run", run)
     props = {**PROPS, "kubeconfig": "/k/config", "context": "c1"}
-    rollout._kubectl(props, "-n", "mle-e", "exec", "e-red-1", "--", "python", "-m", "serving.probe")
+    rollout.kubectl(props, "-n", "mle-e", "exec", "e-red-1", "--", "python", "-m", "serving.probe")
     # After `exec POD --` every word is the pod command's: flags there would reach the probe.
     flags = ["--kubeconfig", "/k/config", "--context", "c1"]
     assert seen == [
