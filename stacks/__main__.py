@@ -18,6 +18,7 @@ from components.targets.kubernetes.target import KubernetesTarget
 from components.targets.local.target import LocalTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVICE_TYPES = ("NodePort", "LoadBalancer")
 
 
 def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
@@ -45,6 +46,14 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
             field="kubernetes",
             file="stack config",
         )
+    service_type = str(settings.get("service_type") or "NodePort")
+    if service_type not in SERVICE_TYPES:
+        raise SpecError.single(
+            f"must be one of {', '.join(SERVICE_TYPES)} (got {service_type!r}): how callers reach the "
+            "router from outside the cluster",
+            field="kubernetes.service_type",
+            file="stack config",
+        )
     provider = k8s.Provider(
         "kubernetes",
         # Client certificates: a secret, never plain state.
@@ -59,7 +68,7 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
         registry=str(registry),
         node_address=str(node_address),
         provider=provider,
-        service_type=str(settings.get("service_type") or "NodePort"),
+        service_type=service_type,
         router_replicas=int(settings.get("router_replicas") or 1),
         kubeconfig=str(kubeconfig) if Path(str(kubeconfig)).is_file() else None,
         context=settings.get("context"),
@@ -70,6 +79,14 @@ def main() -> None:
     config = pulumi.Config("mlendpoints")
     target = config.get("target") or "local"
     stack = load_stack_config(config.get_object("serving"), base_dir=PROJECT_ROOT, target=target)
+    # The target's own settings are checked before any resource is registered.
+    kubernetes = kubernetes_target(config) if target == "kubernetes" else None
+    if kubernetes is not None and stack.batch:
+        raise SpecError.single(
+            "batch endpoints run on the local target only for now; deploy them in a local stack",
+            field="target",
+            file="stack config",
+        )
     quota = QuotaCheck(
         "quota",
         QuotaCheckArgs(
@@ -83,13 +100,6 @@ def main() -> None:
         router_port=config.get_int("router_port") or 0,
     )
     ports = config.get_object("router_ports") or {}
-    kubernetes = kubernetes_target(config) if target == "kubernetes" else None
-    if kubernetes is not None and stack.batch:
-        raise SpecError.single(
-            "batch endpoints run on the local target only for now; deploy them in a local stack",
-            field="target",
-            file="stack config",
-        )
     clusters = {spec.name: spec for spec in stack.computes}
     for spec in stack.computes:
         ComputeCluster(

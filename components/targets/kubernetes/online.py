@@ -209,8 +209,11 @@ def endpoint_front(
         spec=service_manifest["spec"],
         opts=_opts(target, parent, depends_on=[workload]),
     )
-    node_port = service.spec.apply(_node_port)
-    url = node_port.apply(lambda p: f"http://{target.node_address}:{p}")
+    if target.service_type == "LoadBalancer":
+        # The address the cluster's load balancer gave the Service (the provider waits for it).
+        url = service.status.apply(_load_balancer_url)
+    else:
+        url = service.spec.apply(_node_port).apply(lambda p: f"http://{target.node_address}:{p}")
     # The kubelet brings a changed ConfigMap into each router pod in its own time (up to its sync
     # period): the update returns only once every router pod serves the new files, as on the local
     # target.
@@ -235,6 +238,16 @@ def endpoint_front(
         router=pulumi.Output.from_input(f"{spec.name}-router"),
         agent=pulumi.Output.from_input(""),
     )
+
+
+def _load_balancer_url(status: Any) -> str:
+    ingress = list(status.load_balancer.ingress or []) if status and status.load_balancer else []
+    if not ingress:
+        raise ValueError(
+            "the router's LoadBalancer Service has no address: this cluster has no load balancer; "
+            "use mlendpoints:kubernetes.service_type NodePort (and node_address)"
+        )
+    return f"http://{ingress[0].ip or ingress[0].hostname}:{plan.ROUTER_PORT}"
 
 
 def _node_port(spec: Any) -> int:

@@ -88,8 +88,10 @@ class Graph:
         return {r.name: r for r in found}
 
 
-@pytest.fixture
-def graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Graph:
+LOAD_BALANCER_IP = "203.0.113.7"
+
+
+def _graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch, service_type: str) -> Graph:
     register = pulumi_mocks.new_resource
 
     def new_resource(args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -100,6 +102,8 @@ def graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Grap
                 spec["clusterIP"] = CLUSTER_IPS[state["metadata"]["name"]]
             else:
                 spec["ports"] = [{**port, "nodePort": NODE_PORT} for port in spec["ports"]]
+            if spec["type"] == "LoadBalancer":  # ... and the cluster's load balancer
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP}]}}
         return id_, state
 
     monkeypatch.setattr(pulumi_mocks, "new_resource", new_resource)
@@ -108,11 +112,10 @@ def graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Grap
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[None]:
-        args = OnlineEndpointArgs(
-            endpoint=group.endpoint,
-            deployments=group.deployments,
-            target=KubernetesTarget(registry="127.0.0.1:5000", node_address=NODE_ADDRESS),
+        target = KubernetesTarget(
+            registry="127.0.0.1:5000", node_address=NODE_ADDRESS, service_type=service_type
         )
+        args = OnlineEndpointArgs(endpoint=group.endpoint, deployments=group.deployments, target=target)
         endpoint = OnlineEndpoint("shop", args)
         return pulumi.Output.all(endpoint.scoring_uri, endpoint.provisioning_state).apply(
             lambda values: seen.extend(values)
@@ -122,6 +125,20 @@ def graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Grap
     uri, state = seen
     assert state == "Succeeded"
     return Graph(pulumi_mocks, uri)
+
+
+@pytest.fixture
+def graph(pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> Graph:
+    return _graph(pulumi_mocks, monkeypatch, "NodePort")
+
+
+def test_a_load_balancer_router_is_reached_at_the_balancers_address(
+    pulumi_mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lb = _graph(pulumi_mocks, monkeypatch, "LoadBalancer")
+    [router] = [s for s in lb.of_kind("core/v1:Service").values() if s.name == "shop-router-service"]
+    assert router.inputs["spec"]["type"] == "LoadBalancer"
+    assert lb.scoring_uri == f"http://{LOAD_BALANCER_IP}:{plan.ROUTER_PORT}/score"
 
 
 def test_one_namespace_owned_by_the_stack_holds_every_object(graph: Graph) -> None:
