@@ -97,6 +97,29 @@ def test_a_second_preview_has_nothing_to_do(stack: TempStack) -> None:
     assert again["_returncode"] == 0, changed
 
 
+def test_the_policy_pack_reviews_the_targets_real_resources(
+    driver: Driver, stack: TempStack, tmp_path: Path
+) -> None:
+    policies = str(REPO / "policies")
+    clean = stack.run("preview", "--stack", stack.name, "--policy-pack", policies, check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "mlendpoints@v0.1.0" in clean.stdout and "mandatory" not in clean.stdout
+    # On a stack marked private, what is reachable from outside is a violation: the endpoint
+    # (public_network_access defaults to enabled, as on Azure) and, on Kubernetes, the router's real
+    # NodePort Service as the provider will create it.
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"no-public-network-access": {"private": True}}))
+    marked = stack.run(
+        "preview", "--stack", stack.name, "--policy-pack", policies, "--policy-pack-config", str(private),
+        check=False,
+    )  # fmt: skip
+    out = marked.stdout + marked.stderr
+    assert marked.returncode != 0, out
+    assert f"endpoint '{driver.endpoint}' has public network access enabled" in out
+    exposed_service = f"(kubernetes:core/v1:Service: {driver.endpoint}-router-service)"
+    assert (exposed_service in out) == (driver.target == "kubernetes"), out
+
+
 def test_split_header_routing_and_auth(driver: Driver, endpoint: tuple[str, str]) -> None:
     uri, key = endpoint
     assert len(driver.instances("blue")) == 2 and len(driver.instances("green")) == 1
