@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -48,6 +50,12 @@ class TempStack:
     @property
     def config_file(self) -> Path:
         return REPO / "stacks" / f"Pulumi.{self.name}.yaml"
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
+        current = yaml.safe_load(self.config_file.read_text()) or {}
+        salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
+        self.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(

@@ -33,7 +33,8 @@ def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["kubectl", *args], capture_output=True, text=True, check=check, timeout=60)
 
 
-def _scorer(endpoint: str, name: str, root: Path) -> dict[str, Any]:
+def scorer_deployment(endpoint: str, name: str, root: Path) -> dict[str, Any]:
+    """A deployment of examples/online/model-<name> copied under `root`: model, code, environment."""
     return {
         "name": name,
         "endpoint_name": endpoint,
@@ -54,7 +55,7 @@ def kubernetes_deployment(endpoint: str, name: str, root: Path, count: int | Non
     doc = {
         "$schema": "https://azuremlschemas.azureedge.net/latest/kubernetesOnlineDeployment.schema.json",
         "type": "kubernetes",
-        **_scorer(endpoint, name, root),
+        **scorer_deployment(endpoint, name, root),
         "instance_type": "defaultinstancetype",
         "resources": SMALL,
     }
@@ -80,7 +81,7 @@ class LocalDriver:
 
     def deployment(self, name: str, root: Path, count: int) -> dict[str, Any]:
         return {
-            **_scorer(self.endpoint, name, root),
+            **scorer_deployment(self.endpoint, name, root),
             "instance_type": "Standard_DS1_v2",
             "instance_count": count,
         }

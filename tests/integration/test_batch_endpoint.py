@@ -7,7 +7,6 @@ file says (fixtures/batch/code/driver.py).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,6 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
 
 from components import environments
 from components.azureml_yaml import load_yaml_file
@@ -71,13 +69,6 @@ def _serving(default: str) -> dict[str, Any]:
             },
         ],
     }
-
-
-def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
-    """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
-    current = yaml.safe_load(stack.config_file.read_text()) or {}
-    salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
-    stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +204,7 @@ def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:
 
 def test_default_deployment_switches_in_place(stack: TempStack, client: BatchEndpointClient) -> None:
     controller = docker.from_env().containers.get(f"{ENDPOINT}-controller").id
-    _reconfigure(stack, local_stack(_serving("linear")))
+    stack.reconfigure(local_stack(_serving("linear")))
     stack.up()
     assert stack.outputs()[f"{ENDPOINT}.default_deployment"] == "linear"
     assert docker.from_env().containers.get(f"{ENDPOINT}-controller").id == controller

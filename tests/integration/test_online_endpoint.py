@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -13,11 +12,11 @@ from typing import Any
 
 import docker
 import pytest
-import yaml
 
 from tests.integration.fixtures.tiny_endpoint import local_stack
 from tests.integration.pulumi_stack import REPO, TempStack
 from tests.integration.scoring import post_score
+from tests.integration.targets import scorer_deployment
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-online"
@@ -25,18 +24,8 @@ ENDPOINT = "it-online"
 
 def _deployment(name: str, root: Path, count: int, insights: bool = False) -> dict[str, Any]:
     return {
-        "name": name,
+        **scorer_deployment(ENDPOINT, name, root),
         "app_insights_enabled": insights,
-        "endpoint_name": ENDPOINT,
-        "model": {"path": str(root / f"model-{name}" / "model")},
-        "code_configuration": {
-            "code": str(root / f"model-{name}" / "onlinescoring"),
-            "scoring_script": "score.py",
-        },
-        "environment": {
-            "conda_file": str(root / f"model-{name}" / "environment" / "conda.yaml"),
-            "image": "mlendpoints/base:bookworm-py311",
-        },
         "instance_type": "Standard_DS1_v2",
         "instance_count": count,
     }
@@ -58,13 +47,6 @@ def _config(
             "deployments": [_deployment("blue", root, blue, blue_insights), _deployment("green", root, 1)],
         }
     )
-
-
-def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
-    """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
-    current = yaml.safe_load(stack.config_file.read_text()) or {}
-    salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
-    stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
 
 
 def _containers() -> dict[str, str]:
@@ -119,25 +101,15 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         first = _containers()
         assert len(first) == 2
 
-        # --- invoke: weighted split, header routing, auth
-        seen = Counter(post_score(uri, key)[1]["model"] for _ in range(60))
-        assert set(seen) == {"blue", "green"}, seen
-        assert post_score(uri, key, "green")[1]["model"] == "green"
+        # --- invoke with the secondary key (split, header routing and auth: test_online_targets.py)
         assert post_score(uri, key2, "blue")[1]["model"] == "blue"
-        status, body = post_score(uri, None)
-        assert status == 401 and "key" in body["message"]
-        assert post_score(uri, "not-the-key")[0] == 401
-        status, body = post_score(uri, key, "purple")
-        assert status == 404 and "blue" in body["message"] and "green" in body["message"]
 
         # --- request logging is off by default (Azure's app_insights_enabled default)
         router = out[f"{ENDPOINT}.router_container"]
         assert _router_lines(router, "blue") == 0 and _router_lines(router, "green") == 0
 
         # --- traffic, mirror and request logging change in place: no container replaced
-        _reconfigure(
-            stack, _config(root, {"blue": 100, "green": 0}, mirror={"green": 50}, blue_insights=True)
-        )
+        stack.reconfigure(_config(root, {"blue": 100, "green": 0}, mirror={"green": 50}, blue_insights=True))
         planned = stack.preview()
         replaced = [
             s["urn"] for s in planned.get("steps", []) if s["op"] in ("replace", "create-replacement")
@@ -167,7 +139,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         score.write_text(
             score.read_text().replace('"model": model["name"]', '"model": model["name"] + "-v2"')
         )
-        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}))
+        stack.reconfigure(_config(root, {"blue": 50, "green": 50}))
         stack.up()
         now = _containers()
         assert _by_deployment(now, "blue") == _by_deployment(first, "blue")
@@ -175,7 +147,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
         assert post_score(uri, key, "green")[1]["model"] == "green-v2"
 
         # --- scale blue 1 -> 2 -> 1: instances added and removed, the first one kept
-        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=2))
+        stack.reconfigure(_config(root, {"blue": 50, "green": 50}, blue=2))
         stack.up()
         two = _by_deployment(_containers(), "blue")
         assert len(two) == 2 and set(_by_deployment(first, "blue")) <= set(two)
@@ -192,7 +164,7 @@ def test_online_endpoint_lifecycle(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert victim.status == "running" and victim.attrs["RestartCount"] >= 1
-        _reconfigure(stack, _config(root, {"blue": 50, "green": 50}, blue=1))
+        stack.reconfigure(_config(root, {"blue": 50, "green": 50}, blue=1))
         stack.up()
         assert _by_deployment(_containers(), "blue") == _by_deployment(first, "blue")
         assert post_score(uri, key, "blue")[0] == 200

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.integration.load import Load
 from tests.integration.pulumi_stack import REPO, PulumiCommandError, TempStack
@@ -57,13 +56,6 @@ def _config(
         endpoint["mirror_traffic"] = mirror
     deployments = [driver.deployment("blue", root, 2), driver.deployment("green", root, 1), *(more or [])]
     return driver.config(endpoint, deployments)
-
-
-def _reconfigure(stack: TempStack, config: dict[str, Any]) -> None:
-    """Rewrite the stack's config, keeping the secrets salt `stack init` added."""
-    current = yaml.safe_load(stack.config_file.read_text()) or {}
-    salt = {k: v for k, v in current.items() if k == "encryptionsalt"}
-    stack.config_file.write_text(json.dumps({"config": config, **salt}, indent=2))
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +130,7 @@ def test_traffic_and_mirror_change_in_place(
     driver: Driver, stack: TempStack, endpoint: tuple[str, str], models: Path
 ) -> None:
     before = driver.generations()
-    _reconfigure(stack, _config(driver, models, {"blue": 100, "green": 0}, mirror={"green": 50}))
+    stack.reconfigure(_config(driver, models, {"blue": 100, "green": 0}, mirror={"green": 50}))
     planned = stack.preview()
     replaced = [s["urn"] for s in planned["steps"] if s["op"] in ("replace", "create-replacement")]
     assert replaced == [], replaced
@@ -178,7 +170,7 @@ def test_target_utilization_is_honoured_as_the_target_can(
     # Kubernetes: a HorizontalPodAutoscaler with Azure's numbers; local: the minimum, with a warning.
     shutil.copytree(models / "model-blue", models / "model-teal", dirs_exist_ok=True)
     teal = kubernetes_deployment(driver.endpoint, "teal", models, None)
-    _reconfigure(stack, _config(driver, models, {"blue": 100, "green": 0}, more=[teal]))
+    stack.reconfigure(_config(driver, models, {"blue": 100, "green": 0}, more=[teal]))
     done = stack.up()
     assert driver.autoscaled_instances("teal", done.stdout + done.stderr) == 1
 
@@ -196,12 +188,12 @@ def test_a_failing_score_script_fails_the_update_with_its_log(
         )
     )
     red = driver.deployment("red", models, 1)
-    _reconfigure(stack, _config(driver, models, {"blue": 100, "green": 0}, more=[red]))
+    stack.reconfigure(_config(driver, models, {"blue": 100, "green": 0}, more=[red]))
     with pytest.raises(PulumiCommandError) as failed:
         stack.up()
     text = str(failed.value)
     assert "the scoring script failed" in text and "red refuses to start" in text, text[-3000:]
     assert post_score(*endpoint)[1]["model"] == "blue"  # the live deployments kept serving
-    _reconfigure(stack, _config(driver, models, {"blue": 100, "green": 0}))
+    stack.reconfigure(_config(driver, models, {"blue": 100, "green": 0}))
     stack.up()  # and the next update can finish
     assert driver.instances("red") == {}
