@@ -88,6 +88,22 @@ def _why_not(props: dict[str, Any], pod: dict[str, Any]) -> str | None:
     return None
 
 
+def waiting_for(pod: dict[str, Any]) -> str | None:
+    """What a not-ready pod waits for, as the scheduler or kubelet says it (None: nothing said)."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status", {})
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"pod {name} is not scheduled: {condition.get('reason')}: {condition.get('message')}"
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting and not container.get("ready"):
+            return f"pod {name} is waiting: {waiting.get('reason')}: {waiting.get('message') or ''}".rstrip(
+                ": "
+            )
+    return None
+
+
 def _message(body: str) -> str:
     try:
         return str(json.loads(body)["message"])
@@ -100,11 +116,13 @@ def wait(props: dict[str, Any]) -> None:
     deadline = time.monotonic() + float(props["timeout_s"])
     target = f"deployment/{props['deployment']}"
     last = "no answer yet"
+    waiting: list[str] = []
     while time.monotonic() < deadline:
         done = kubectl(props, "-n", props["namespace"], "rollout", "status", target, "--timeout=5s")
         if done.returncode == 0:
             return
         last = (done.stderr or done.stdout).strip() or last
+        waiting = []
         for pod in pods(props):
             reason = _why_not(props, pod)
             if reason is not None:
@@ -112,10 +130,11 @@ def wait(props: dict[str, Any]) -> None:
                     f"deployment {props['deployment']} did not become ready: {reason}. Last log lines:\n"
                     + _tail(props, pod["metadata"]["name"])
                 )
+            waiting += [w for w in [waiting_for(pod)] if w]
         time.sleep(1)
-    raise RolloutError(
-        f"deployment {props['deployment']} not ready within {props['timeout_s']:.0f}s ({last})"
-    )
+    # Why it is still waiting, as the cluster says (e.g. 0/1 nodes are available: 1 Insufficient cpu).
+    why = "; ".join(waiting) or last
+    raise RolloutError(f"deployment {props['deployment']} not ready within {props['timeout_s']:.0f}s: {why}")
 
 
 class _RolloutProvider(ResourceProvider):

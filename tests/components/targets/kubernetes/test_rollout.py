@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
@@ -69,3 +70,53 @@ def test_kubeconfig_and_context_come_before_the_command(monkeypatch: pytest.Monk
     assert seen == [
         ["kubectl", *flags, "-n", "mle-e", "exec", "e-red-1", "--", "python", "-m", "serving.probe"]
     ]
+
+
+def test_a_pod_the_scheduler_cannot_place_says_why() -> None:
+    pod = {
+        "metadata": {"name": "e-red-1"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu.",
+                }
+            ],
+        },
+    }
+    assert rollout.waiting_for(pod) == (
+        "pod e-red-1 is not scheduled: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu."
+    )
+    pulling = _pod({"waiting": {"reason": "ContainerCreating"}})
+    assert rollout.waiting_for(pulling) == "pod e-red-1 is waiting: ContainerCreating"
+    assert rollout.waiting_for(_pod({"running": {}}, ready=True)) is None
+
+
+def test_the_timeout_names_what_the_pods_wait_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    pending = {
+        "metadata": {"name": "e-red-1"},
+        "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                   "message": "0/1 nodes are available: 1 Insufficient cpu."}]},
+    }  # fmt: skip
+
+    def kubectl(_props: dict[str, Any], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        if "rollout" in args:
+            return subprocess.CompletedProcess(
+                list(args), 1, "", "error: timed out waiting for the condition"
+            )
+        return subprocess.CompletedProcess(list(args), 0, json.dumps({"items": [pending]}), "")
+
+    monkeypatch.setattr(rollout, "kubectl", kubectl)
+    monkeypatch.setattr(rollout.time, "sleep", lambda _s: None)
+    clock = iter(range(1000))
+    monkeypatch.setattr(rollout.time, "monotonic", lambda: float(next(clock)))
+    props = {**PROPS, "deployment": "e-red", "selector": {"app": "e-red"}, "timeout_s": 3.0}
+    with pytest.raises(rollout.RolloutError) as failed:
+        rollout.wait(props)
+    assert str(failed.value) == (
+        "deployment e-red not ready within 3s: pod e-red-1 is not scheduled: Unschedulable: "
+        "0/1 nodes are available: 1 Insufficient cpu."
+    )
