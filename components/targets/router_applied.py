@@ -37,9 +37,15 @@ def wait_applied(url: str, digest: str, timeout_s: float = APPLY_TIMEOUT_S) -> N
     )
 
 
+# The name stays: stack states hold this provider pickled by reference (module path and name).
 class _AppliedProvider(ResourceProvider):
-    def create(self, props: dict[str, Any]) -> CreateResult:
+    """Creating or updating waits until the config with `digest` is in force; a target may ask more."""
+
+    def wait(self, props: dict[str, Any]) -> None:
         wait_applied(props["url"], props["digest"], float(props.get("timeout_s") or APPLY_TIMEOUT_S))
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self.wait(props)
         return CreateResult(id_=props["url"], outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -47,7 +53,7 @@ class _AppliedProvider(ResourceProvider):
         return DiffResult(changes=bool(changed))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        wait_applied(news["url"], news["digest"], float(news.get("timeout_s") or APPLY_TIMEOUT_S))
+        self.wait(news)
         return UpdateResult(outs=news)
 
 

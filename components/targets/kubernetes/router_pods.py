@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import Resource
 
 from components.targets.kubernetes.rollout import kubectl, pods
-from components.targets.router_applied import wait_applied
+from components.targets.router_applied import _AppliedProvider
 from serving.router.nginx_conf import CONFIG_HEADER
 
 _ASK = (
@@ -67,24 +67,12 @@ def wait_every_pod(props: dict[str, Any]) -> None:
     )
 
 
-class _Provider(ResourceProvider):
-    def _wait(self, props: dict[str, Any]) -> None:
+class _Provider(_AppliedProvider):
+    def wait(self, props: dict[str, Any]) -> None:
         started = time.monotonic()
-        wait_applied(props["url"], props["digest"], float(props["timeout_s"]))
+        super().wait(props)  # the scoring URI first: the path users take
         left = max(1.0, float(props["timeout_s"]) - (time.monotonic() - started))
         wait_every_pod({**props, "timeout_s": left})
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        self._wait(props)
-        return CreateResult(id_=props["url"], outs=props)
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("url", "digest") if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(changed))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        self._wait(news)
-        return UpdateResult(outs=news)
 
 
 class RouterPodsApplied(Resource):
