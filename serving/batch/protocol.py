@@ -14,12 +14,19 @@ How a job runs (local target; Kubernetes runs the same processes as pods):
   `init()` once, then `run(mini_batch)` for the mini-batches the node leases for it. A worker
   serves one job: for another job a new worker process starts (drivers read job-specific
   environment such as AZUREML_BI_OUTPUT_PATH in `init()`).
+* Bundles: a worker leases several consecutive mini-batches of one job at once when they are short
+  (`LeaseRequest.max_minibatches`; the controller sizes the bundle from the job's measured pace, see
+  `minibatches.bundle_size`), runs them one after another and reports them in one `Report`: the
+  lease and completion round trips, the SQLite transactions and the disk flush are paid per bundle,
+  not per mini-batch. Every mini-batch of a bundle is still its own attempt with its own token,
+  timeout and part file.
 * Exactly once: the node writes a mini-batch's rows to its own part file (`Lease.part_path`, unique
-  per attempt), fsyncs it, then reports `Completion`. The controller accepts the completion of the
-  current attempt only (one SQLite transaction) and merges accepted part files, in mini-batch
-  order, into the output file once every mini-batch is settled. A killed worker, node or
-  controller never loses or doubles rows: an attempt that is not accepted is never merged, and an
-  accepted one is merged exactly once (the merge writes a temporary file and renames it).
+  per attempt), flushes the files to disk (syncfs), then reports `Completion`s. The controller
+  accepts the completion of the current attempt only (one SQLite transaction) and merges accepted
+  part files, in mini-batch order, into the output file once every mini-batch is settled. A killed
+  worker, node or controller never loses or doubles rows: an attempt that is not accepted is never
+  merged, and an accepted one is merged exactly once (the merge writes a temporary file and renames
+  it).
 * Leases expire when their node stops heartbeating (node gone, preempted): the mini-batch goes
   back to pending without counting as a failed try. A worker that dies or times out while its node
   lives is reported by the node (`Completion` with `outcome="failed"`) and does count.
@@ -43,6 +50,8 @@ NODE_SECRET_HEADER = "X-Mle-Node-Secret"
 HEARTBEAT_INTERVAL_S = 2.0
 # A lease whose node has not heartbeated for this long is taken back (node gone).
 LEASE_EXPIRY_S = 3 * HEARTBEAT_INTERVAL_S
+# Most mini-batches in one bundle (one lease answer, one report).
+MAX_BUNDLE = 256
 
 JobStatus = Literal["NotStarted", "Queued", "Running", "Finalizing", "Completed", "Failed", "Canceled"]
 OutputAction = Literal["append_row", "summary_only"]
@@ -105,16 +114,19 @@ class ControllerConfig(_Message):
 
 
 class LeaseRequest(_Message):
-    """POST /internal/lease: a node asks work for one idle worker process."""
+    """POST /internal/lease: a node asks work for one idle worker process (answer: `Leases`, or 204)."""
 
     node: str = Field(description="Node (container) name.")
     deployment: str = Field(description="The deployment whose image the node runs.")
     process: int = Field(ge=0, description="Worker process index on the node.")
     job: str | None = Field(default=None, description="Only this job (the worker is bound to it).")
+    max_minibatches: int = Field(
+        default=1, ge=1, le=MAX_BUNDLE, description="Most mini-batches the worker takes in one bundle."
+    )
 
 
 class Lease(_Message):
-    """200 answer to LeaseRequest (204: no work now). One attempt of one mini-batch."""
+    """One attempt of one mini-batch."""
 
     token: str = Field(description="Identifies this attempt; stale tokens are refused at completion.")
     job: str
@@ -127,6 +139,12 @@ class Lease(_Message):
     output_path: str = Field(description="The job's output folder: AZUREML_BI_OUTPUT_PATH.")
     user_log_dir: str = Field(description="Job folder for logs/user/stdout|error/<node>/processNNN.*.")
     logging_level: str = "info"
+
+
+class Leases(_Message):
+    """200 answer to LeaseRequest: a bundle of consecutive mini-batches of one job, run in this order."""
+
+    leases: list[Lease] = Field(min_length=1, max_length=MAX_BUNDLE)
 
 
 class Heartbeat(_Message):
@@ -145,7 +163,7 @@ FailureKind = Literal["exception", "timeout", "too_few_rows", "init_failed", "wo
 
 
 class Completion(_Message):
-    """POST /internal/complete: the outcome of one attempt. Idempotent for the same token."""
+    """The outcome of one attempt. Idempotent for the same token."""
 
     token: str
     node: str
@@ -155,14 +173,21 @@ class Completion(_Message):
     elapsed_s: float = Field(default=0.0, ge=0)
     failure: FailureKind | None = None
     error: str | None = Field(default=None, description="One paragraph: what failed, on which files.")
+
+
+class Report(_Message):
+    """POST /internal/complete: the outcomes of a bundle's attempts, settled in one transaction."""
+
+    completions: list[Completion] = Field(min_length=1, max_length=MAX_BUNDLE)
     next_lease: LeaseRequest | None = Field(
         default=None,
-        description="The same worker's next lease, asked in this round trip (answered in "
-        "CompletionAnswer.lease): one request per mini-batch instead of two.",
+        description="The same worker's next bundle, asked in this round trip (answered in "
+        "ReportAnswer.leases): one request per bundle instead of two.",
     )
 
 
-class CompletionAnswer(_Message):
-    # False: this attempt is not the current one any more; the node deletes its part file.
-    accepted: bool
-    lease: Lease | None = Field(default=None, description="The answer to Completion.next_lease, if any.")
+class ReportAnswer(_Message):
+    # Per completion, in order. False: that attempt is not the current one any more; the node
+    # deletes its part file.
+    accepted: list[bool]
+    leases: list[Lease] = Field(default_factory=list, description="The answer to Report.next_lease.")

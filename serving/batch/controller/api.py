@@ -27,11 +27,12 @@ from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.store import Store
 from serving.batch.protocol import (
     NODE_SECRET_HEADER,
-    Completion,
     ControllerConfig,
     DeploymentConfig,
     Heartbeat,
     LeaseRequest,
+    Leases,
+    Report,
 )
 from serving.router.nginx_conf import CONFIG_HEADER
 
@@ -218,10 +219,12 @@ class InternalApp:
         if method != "POST":
             return json_response(405, {"message": f"{method} is not allowed here; use POST"})
         if parts[1] == "lease":
-            lease = self.scheduler.lease(_model(LeaseRequest, body))
-            return Response(204) if lease is None else json_response(200, lease.model_dump(mode="json"))
+            leases = self.scheduler.lease(_model(LeaseRequest, body))
+            if not leases:
+                return Response(204)
+            return json_response(200, Leases(leases=leases).model_dump(mode="json"))
         if parts[1] == "heartbeat":
             return json_response(
                 200, self.scheduler.heartbeat(_model(Heartbeat, body)).model_dump(mode="json")
             )
-        return json_response(200, self.scheduler.complete(_model(Completion, body)).model_dump(mode="json"))
+        return json_response(200, self.scheduler.complete(_model(Report, body)).model_dump(mode="json"))

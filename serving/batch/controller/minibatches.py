@@ -24,3 +24,24 @@ def after_failure(failures: int, max_retries: int) -> Literal["pending", "failed
 def threshold_exceeded(failed_files: int, error_threshold: int) -> bool:
     """Azure's error_threshold: the job fails once more files than this failed; -1 tolerates all."""
     return error_threshold != -1 and failed_files > error_threshold
+
+
+# How long a bundle of mini-batches should keep a worker busy: long enough that the lease and report
+# round trips, their SQLite transactions and the disk flush are a small share of it, short enough that
+# a worker lost mid-bundle redoes little and progress moves often.
+BUNDLE_TARGET_S = 0.5
+
+
+def bundle_size(asked: int, pace_s: float | None, pending: int, workers: int) -> int:
+    """How many consecutive mini-batches to lease to one worker at once.
+
+    `pace_s` is the job's recent run() time per mini-batch (None before any succeeded): one at a
+    time until the job's pace is known, then as many as fill BUNDLE_TARGET_S, but never more than a
+    half share of what is pending per worker (`workers` = instance_count x processes per node), so the
+    end of a job is not left to one worker while the others idle.
+    """
+    if pace_s is None or asked <= 1:
+        return 1
+    by_time = int(BUNDLE_TARGET_S / max(pace_s, 1e-6) + 1e-9)  # 0.5 / 0.05 must be 10, not 9.99
+    fair = pending // (2 * max(1, workers))
+    return max(1, min(asked, by_time, fair))

@@ -20,12 +20,12 @@ from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desi
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.store import TERMINAL, Store
 from serving.batch.protocol import (
-    Completion,
-    CompletionAnswer,
     Heartbeat,
     HeartbeatAnswer,
     Lease,
     LeaseRequest,
+    Report,
+    ReportAnswer,
 )
 
 log = logging.getLogger("serving.batch.controller")
@@ -63,22 +63,22 @@ class Scheduler:
 
     # ------------------------------------------------------------------ node API
 
-    def lease(self, request: LeaseRequest) -> Lease | None:
+    def lease(self, request: LeaseRequest) -> list[Lease]:
         now = self.clock()
-        lease = self.store.lease(request, now, part_path)
-        if lease is not None:
+        leases = self.store.lease(request, now, part_path)
+        if leases:
             with self._lock:
                 self._active[request.node] = now
-        return lease
+        return leases
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))
 
-    def complete(self, done: Completion) -> CompletionAnswer:
-        accepted = self.store.complete(done, self.clock(), os.path.isfile)
+    def complete(self, report: Report) -> ReportAnswer:
+        accepted = self.store.complete_all(report.completions, self.clock(), os.path.isfile)
         self.wake.set()
-        lease = None if done.next_lease is None else self.lease(done.next_lease)
-        return CompletionAnswer(accepted=accepted, lease=lease)
+        leases = [] if report.next_lease is None else self.lease(report.next_lease)
+        return ReportAnswer(accepted=accepted, leases=leases)
 
     def job_submitted(self) -> None:
         """A new job: ask for nodes now rather than at the next scaling interval."""

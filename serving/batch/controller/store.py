@@ -20,7 +20,7 @@ from typing import Any
 
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
-from serving.batch.controller.minibatches import after_failure, threshold_exceeded
+from serving.batch.controller.minibatches import after_failure, bundle_size, threshold_exceeded
 from serving.batch.controller.scaling import JobDemand
 from serving.batch.protocol import LEASE_EXPIRY_S, Completion, Lease, LeaseRequest
 
@@ -177,6 +177,9 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
+        # Job -> moving average of run() seconds per succeeded mini-batch (bundle sizes; not durable:
+        # after a restart bundles start at one mini-batch again until the pace is measured).
+        self._pace: dict[str, float] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -324,8 +327,9 @@ class Store:
 
     # ------------------------------------------------------------------ node messages
 
-    def lease(self, req: LeaseRequest, now: float, part_path: PartPath) -> Lease | None:
-        """Hand the lowest pending mini-batch of the oldest active job (of the worker's job, if bound)."""
+    def lease(self, req: LeaseRequest, now: float, part_path: PartPath) -> list[Lease]:
+        """Hand the lowest pending mini-batches of the oldest active job (of the worker's job, if bound):
+        one, or a bundle of consecutive ones once the job's pace is known (`bundle_size`)."""
         with self._txn() as db:
             query = "SELECT name FROM jobs WHERE status IN ('Queued', 'Running') AND deployment = ?"
             args: list[object] = [req.deployment]
@@ -349,46 +353,71 @@ class Store:
                 }
                 if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
                     continue  # the job runs on instance_count nodes already (or did a moment ago)
-                row = db.execute(
+                rows = db.execute(
                     f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
-                    " ORDER BY idx LIMIT 1",
-                    (name,),
-                ).fetchone()
-                if row is None:
+                    " ORDER BY idx LIMIT ?",
+                    (name, self._bundle_limit(spec, req)),
+                ).fetchall()
+                if not rows:
                     continue
-                idx, files, attempt = row
-                token = f"{secrets.token_urlsafe(12)}.{idx}.{attempt}"
-                part = part_path(spec, idx, attempt)
-                db.execute(
-                    "UPDATE minibatches SET state = 'leased', attempt = ?, token = ?, node = ?, process = ?,"
-                    " heartbeat_at = ?, leased_at = ?, part_path = ? WHERE job = ? AND idx = ?",
-                    (attempt + 1, token, req.node, req.process, now, now, part, name, idx),
-                )
-                db.execute(
-                    "INSERT INTO attempts (token, job, idx, attempt, node, process, started_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (token, name, idx, attempt, req.node, req.process, now),
-                )
+                settings = spec.settings
+                workers = settings.instance_count * settings.max_concurrency_per_instance
+                # The rows fetched are at most the bundle's limit; how many are pending beyond it
+                # does not matter once the fair share is at least that large.
+                size = bundle_size(req.max_minibatches, self._pace.get(name), len(rows), workers)
+                leases = [self._hand(db, spec, req, row, now, part_path) for row in rows[:size]]
                 db.execute(
                     "UPDATE jobs SET status = 'Running', started_at = ? WHERE name = ? AND status = 'Queued'",
                     (now, name),
                 )
                 self._seen(db, name, req.node, now)
-                settings = spec.settings
-                return Lease(
-                    token=token,
-                    job=name,
-                    minibatch=idx,
-                    attempt=attempt,
-                    files=json.loads(files),
-                    timeout_s=float(settings.retry_settings.timeout),
-                    output_action=settings.output_action,
-                    part_path=part,
-                    output_path=spec.output_folder,
-                    user_log_dir=spec.job_folder,
-                    logging_level=settings.logging_level,
-                )
-        return None
+                return leases
+        return []
+
+    def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
+        """Pending rows to read: enough for bundle_size's fair share to allow the largest bundle."""
+        if req.max_minibatches <= 1 or spec.name not in self._pace:
+            return 1
+        settings = spec.settings
+        workers = settings.instance_count * settings.max_concurrency_per_instance
+        return 2 * max(1, workers) * req.max_minibatches
+
+    def _hand(
+        self,
+        db: sqlite3.Connection,
+        spec: JobSpec,
+        req: LeaseRequest,
+        row: tuple[int, str, int],
+        now: float,
+        part_path: PartPath,
+    ) -> Lease:
+        idx, files, attempt = row
+        name, settings = spec.name, spec.settings
+        token = f"{secrets.token_urlsafe(12)}.{idx}.{attempt}"
+        part = part_path(spec, idx, attempt)
+        db.execute(
+            "UPDATE minibatches SET state = 'leased', attempt = ?, token = ?, node = ?, process = ?,"
+            " heartbeat_at = ?, leased_at = ?, part_path = ? WHERE job = ? AND idx = ?",
+            (attempt + 1, token, req.node, req.process, now, now, part, name, idx),
+        )
+        db.execute(
+            "INSERT INTO attempts (token, job, idx, attempt, node, process, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (token, name, idx, attempt, req.node, req.process, now),
+        )
+        return Lease(
+            token=token,
+            job=name,
+            minibatch=idx,
+            attempt=attempt,
+            files=json.loads(files),
+            timeout_s=float(settings.retry_settings.timeout),
+            output_action=settings.output_action,
+            part_path=part,
+            output_path=spec.output_folder,
+            user_log_dir=spec.job_folder,
+            logging_level=settings.logging_level,
+        )
 
     def heartbeat(self, tokens: list[str], now: float) -> list[str]:
         """Refresh live leases; the tokens whose work should stop are returned."""
@@ -405,47 +434,60 @@ class Store:
 
     def complete(self, done: Completion, now: float, part_ok: Callable[[str], bool]) -> bool:
         """Settle the current attempt (one transaction); False for any other attempt's token."""
+        return self.complete_all([done], now, part_ok)[0]
+
+    def complete_all(
+        self, report: list[Completion], now: float, part_ok: Callable[[str], bool]
+    ) -> list[bool]:
+        """Settle a bundle's attempts in one transaction; per completion, whether it was accepted."""
         with self._txn() as db:
-            attempt = db.execute(
-                "SELECT job, idx, outcome, accepted FROM attempts WHERE token = ?", (done.token,)
-            ).fetchone()
-            if attempt is None:
-                return False
-            name, idx, outcome, accepted = attempt
-            self._seen(db, name, done.node, now)
-            if outcome is not None:  # the same completion again (its answer was lost): same answer
-                return bool(accepted) and outcome == done.outcome
-            state, token, nfiles, failures, part = db.execute(
-                "SELECT state, token, nfiles, failures, part_path FROM minibatches WHERE job = ? AND idx = ?",
-                (name, idx),
-            ).fetchone()
-            if state != "leased" or token != done.token:
-                self._end_attempt(db, done, now, "refused", accepted=False)
-                return False
-            spec = self._spec(db, name)
-            outcome, failure, error = done.outcome, done.failure, done.error
-            if outcome == "succeeded" and spec.settings.output_action == "append_row" and not part_ok(part):
-                outcome, failure = "failed", "exception"
-                error = f"the node reported success but its part file {part} is missing"
-            if outcome == "succeeded":
-                db.execute(
-                    "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?"
-                    " WHERE job = ? AND idx = ?",
-                    (done.node, done.process, done.elapsed_s, done.rows, name, idx),
-                )
-                self._end_attempt(db, done, now, "succeeded", accepted=True)
-                return True
-            failures += 1
-            next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
+            return [self._complete(db, done, now, part_ok) for done in report]
+
+    def _complete(
+        self, db: sqlite3.Connection, done: Completion, now: float, part_ok: Callable[[str], bool]
+    ) -> bool:
+        attempt = db.execute(
+            "SELECT job, idx, outcome, accepted FROM attempts WHERE token = ?", (done.token,)
+        ).fetchone()
+        if attempt is None:
+            return False
+        name, idx, outcome, accepted = attempt
+        self._seen(db, name, done.node, now)
+        if outcome is not None:  # the same completion again (its answer was lost): same answer
+            return bool(accepted) and outcome == done.outcome
+        state, token, nfiles, failures, part = db.execute(
+            "SELECT state, token, nfiles, failures, part_path FROM minibatches WHERE job = ? AND idx = ?",
+            (name, idx),
+        ).fetchone()
+        if state != "leased" or token != done.token:
+            self._end_attempt(db, done, now, "refused", accepted=False)
+            return False
+        spec = self._spec(db, name)
+        outcome, failure, error = done.outcome, done.failure, done.error
+        if outcome == "succeeded" and spec.settings.output_action == "append_row" and not part_ok(part):
+            outcome, failure = "failed", "exception"
+            error = f"the node reported success but its part file {part} is missing"
+        if outcome == "succeeded":
             db.execute(
-                "UPDATE minibatches SET state = ?, token = CASE WHEN ? = 'pending' THEN NULL ELSE token END,"
-                " failures = ?, failure = ?, last_error = ?, elapsed = ? WHERE job = ? AND idx = ?",
-                (next_state, next_state, failures, failure, error, done.elapsed_s, name, idx),
+                "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?"
+                " WHERE job = ? AND idx = ?",
+                (done.node, done.process, done.elapsed_s, done.rows, name, idx),
             )
-            self._end_attempt(db, done, now, "failed", accepted=True, failure=failure, error=error)
-            if next_state == "failed":
-                self._count_failed_files(db, spec, nfiles, now)
+            self._end_attempt(db, done, now, "succeeded", accepted=True)
+            pace = self._pace.get(name)
+            self._pace[name] = done.elapsed_s if pace is None else 0.8 * pace + 0.2 * done.elapsed_s
             return True
+        failures += 1
+        next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
+        db.execute(
+            "UPDATE minibatches SET state = ?, token = CASE WHEN ? = 'pending' THEN NULL ELSE token END,"
+            " failures = ?, failure = ?, last_error = ?, elapsed = ? WHERE job = ? AND idx = ?",
+            (next_state, next_state, failures, failure, error, done.elapsed_s, name, idx),
+        )
+        self._end_attempt(db, done, now, "failed", accepted=True, failure=failure, error=error)
+        if next_state == "failed":
+            self._count_failed_files(db, spec, nfiles, now)
+        return True
 
     @staticmethod
     def _seen(db: sqlite3.Connection, job: str, node: str, now: float) -> None:
@@ -599,6 +641,7 @@ class Store:
                 " WHERE name = ?",
                 (status, error, now, name),
             )
+            self._pace.pop(name, None)
 
     def minibatches(self, name: str) -> list[MiniBatchRow]:
         with self._read() as db:

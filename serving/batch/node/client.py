@@ -10,12 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from serving.batch.protocol import (
     NODE_SECRET_HEADER,
-    Completion,
-    CompletionAnswer,
     Heartbeat,
     HeartbeatAnswer,
     Lease,
     LeaseRequest,
+    Leases,
+    Report,
+    ReportAnswer,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -53,25 +54,31 @@ class ControllerClient:
         self._timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
 
-    def lease(self, request: LeaseRequest) -> Lease | None:
-        """A lease, or None when the controller has no work for this request (204)."""
+    def lease(self, request: LeaseRequest) -> list[Lease]:
+        """A bundle of leases, or none when the controller has no work for this request (204)."""
         status, body = self._post("/internal/lease", request)
         if status == 204 or not body:
-            return None
-        return self._parse(Lease, body, "/internal/lease")
+            return []
+        return self._parse(Leases, body, "/internal/lease").leases
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         _, body = self._post("/internal/heartbeat", beat)
         return self._parse(HeartbeatAnswer, body, "/internal/heartbeat") if body else HeartbeatAnswer()
 
-    def complete(self, completion: Completion) -> CompletionAnswer:
+    def complete(self, report: Report) -> ReportAnswer:
         try:
-            _, body = self._post("/internal/complete", completion)
+            _, body = self._post("/internal/complete", report)
         except ControllerRejected as error:
             if error.status in _REFUSED_STATUSES:
-                return CompletionAnswer(accepted=False)
+                return ReportAnswer(accepted=[False] * len(report.completions))
             raise
-        return self._parse(CompletionAnswer, body, "/internal/complete")
+        answer = self._parse(ReportAnswer, body, "/internal/complete")
+        if len(answer.accepted) != len(report.completions):
+            raise ControllerUnavailable(
+                f"POST /internal/complete: {len(answer.accepted)} answers for "
+                f"{len(report.completions)} completions"
+            )
+        return answer
 
     def close(self) -> None:
         if self._conn is not None:

@@ -1,4 +1,4 @@
-"""One worker process as the supervisor sees it: spawn, hand a lease, kill, say how it ended."""
+"""One worker process as the supervisor sees it: spawn, hand a bundle of leases, kill, say how it ended."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from multiprocessing.process import BaseProcess
 
 from serving.batch.node.logfiles import process_name
 from serving.batch.node.worker import WorkerConfig, worker_main
-from serving.batch.protocol import Lease
+from serving.batch.protocol import Lease, Leases
 
 _JOIN_S = 5.0
 # Workers are forked from the node's fork server, a single-threaded process that has imported this
@@ -57,8 +57,10 @@ class WorkerProcess:
     def is_alive(self) -> bool:
         return self._process.is_alive()
 
-    def send(self, lease: Lease) -> None:
-        self.conn.send_bytes(lease.model_dump_json().encode())
+    def send(self, bundle: list[Lease]) -> None:
+        """Hand a bundle; the worker runs its leases in order (sent while it waits, so this never blocks
+        on a worker busy in run())."""
+        self.conn.send_bytes(Leases(leases=bundle).model_dump_json().encode())
 
     def kill(self) -> None:
         """SIGKILL and reap: run() may be stuck in C code, only the kernel can stop it."""

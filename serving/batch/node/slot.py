@@ -1,4 +1,5 @@
-"""One worker slot of the node: lease -> hand to the worker process -> watch it -> report the outcome."""
+"""One worker slot of the node: lease a bundle -> hand it to the worker process -> watch each run() ->
+report the outcomes together."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from multiprocessing.connection import wait
 
 from serving.batch.node.client import ControllerClient, ControllerRejected, ControllerUnavailable
 from serving.batch.node.process import WorkerProcess
-from serving.batch.node.rows import name_files, remove_part
+from serving.batch.node.rows import name_files, remove_part, sync_parts
 from serving.batch.node.settings import NodeSettings
 from serving.batch.node.state import NodeState, Waker
 from serving.batch.node.worker import DONE, RUNNING, Outcome, WorkerConfig, decode_message
-from serving.batch.protocol import Completion, FailureKind, Lease, LeaseRequest
+from serving.batch.protocol import Completion, FailureKind, Lease, LeaseRequest, Report
 
 log = logging.getLogger("mlendpoints.batch.node")
 
@@ -51,8 +52,9 @@ class Slot(threading.Thread):
         self._abandon_lock = threading.Lock()
         self._abandoned: set[str] = set()
         self._crashes = 0
-        # The worker's next lease, received with the previous completion (one round trip, not two).
-        self._next: Lease | None = None
+        # Leases this slot holds and has not started: the next bundle, received with the previous
+        # report (one round trip, not two), or what a lost worker left of its bundle.
+        self._queue: list[Lease] = []
 
     # ---------------------------------------------------------------- main loop
 
@@ -78,17 +80,17 @@ class Slot(threading.Thread):
             worker = self._live_worker()
             if worker is None:
                 continue
-            lease, self._next = self._next, None
+            bundle, self._queue = self._queue, []
             try:
-                if lease is None:
-                    lease = self.client.lease(self._lease_request(worker))
+                if not bundle:
+                    bundle = self.client.lease(self._lease_request(worker))
             except (ControllerUnavailable, ControllerRejected) as error:
                 log.warning("lease for %s: %s; retrying in %.1f s", worker.name, error, retry_pause)
                 self._pause(retry_pause)
                 retry_pause = min(_RETRY_MAX_S, retry_pause * 2)
                 continue
             retry_pause = _RETRY_MIN_S
-            if lease is None:
+            if not bundle:
                 if worker.job is not None:
                     log.info("job %s has no more work for %s: the process exits", worker.job, worker.name)
                     self._retire()
@@ -98,10 +100,12 @@ class Slot(threading.Thread):
                 continue
             idle_pause = _IDLE_POLL_MIN_S
             if self.state.stopping.is_set():
-                # Not started, not heartbeated: the controller takes it back after LEASE_EXPIRY_S.
-                log.info("node stopping: lease %s (job %s) left unstarted", lease.token, lease.job)
+                # Not started, not heartbeated: the controller takes them back after LEASE_EXPIRY_S.
+                for lease in bundle:
+                    self.state.untrack(lease.token)
+                    log.info("node stopping: lease %s (job %s) left unstarted", lease.token, lease.job)
                 return
-            self._serve(worker, lease)
+            self._serve(worker, bundle)
 
     def _lease_request(self, worker: WorkerProcess) -> LeaseRequest:
         return LeaseRequest(
@@ -109,6 +113,7 @@ class Slot(threading.Thread):
             deployment=self.settings.deployment,
             process=worker.number,
             job=worker.job,
+            max_minibatches=self.settings.max_bundle,
         )
 
     def abandon(self, token: str) -> None:
@@ -119,43 +124,69 @@ class Slot(threading.Thread):
 
     # ---------------------------------------------------------------- one lease
 
-    def _serve(self, worker: WorkerProcess, lease: Lease) -> None:
-        if worker.job is not None and worker.job != lease.job:
-            log.error("asked for job %s, leased %s: starting a fresh worker for it", worker.job, lease.job)
+    def _serve(self, worker: WorkerProcess, bundle: list[Lease]) -> None:
+        # Leases the controller took back while this slot held them unstarted are not started at all.
+        with self._abandon_lock:
+            dropped = {lease.token for lease in bundle if lease.token in self._abandoned}
+            self._abandoned -= dropped
+        for token in dropped:
+            log.info("lease %s taken back before it started", token)
+            self.state.untrack(token)
+        bundle = [lease for lease in bundle if lease.token not in dropped]
+        if not bundle:
+            return
+        job = bundle[0].job
+        if worker.job is not None and worker.job != job:
+            log.error("asked for job %s, leased %s: starting a fresh worker for it", worker.job, job)
             self._retire()
             worker = self._spawn()
-        worker.job = lease.job
-        self.state.track(lease.token, self.abandon)
+        worker.job = job
+        for lease in bundle:
+            self.state.track(lease.token, self.abandon)
+        done: list[tuple[Completion, Lease]] = []
         try:
             log.info(
-                "%s: job %s mini-batch %d attempt %d (%d files)",
+                "%s: job %s mini-batch%s %s (%d files)",
                 worker.name,
-                lease.job,
-                lease.minibatch,
-                lease.attempt,
-                len(lease.files),
+                job,
+                "es" if len(bundle) > 1 else "",
+                _describe(bundle),
+                sum(len(lease.files) for lease in bundle),
             )
-            completion = self._execute(worker, lease)
-            if completion is not None:
-                # The worker's next lease comes with the answer, unless it is gone or the node stops.
-                if self.worker is worker and not self.state.stopping.is_set():
-                    completion = completion.model_copy(update={"next_lease": self._lease_request(worker)})
-                self._deliver(completion, lease)
+            unstarted = self._execute(worker, bundle, done)
+            # What a lost worker did not start goes to the next worker, unless the controller took it back.
+            self._queue = [lease for lease in unstarted if not self._is_abandoned(lease.token)]
+            if done:
+                # The worker's next bundle comes with the answer, unless it has leases left, is gone,
+                # or the node stops.
+                ask = None
+                if not self._queue and self.worker is worker and not self.state.stopping.is_set():
+                    ask = self._lease_request(worker)
+                self._deliver(done, ask)
         finally:
-            self.state.untrack(lease.token)
-            with self._abandon_lock:
-                self._abandoned.discard(lease.token)
+            kept = {lease.token for lease in self._queue}
+            for lease in bundle:
+                if lease.token not in kept:
+                    self.state.untrack(lease.token)
+                    with self._abandon_lock:
+                        self._abandoned.discard(lease.token)
 
-    def _execute(self, worker: WorkerProcess, lease: Lease) -> Completion | None:
-        """Run the lease on the worker; a Completion to report, or None when the work is dropped."""
+    def _execute(
+        self, worker: WorkerProcess, bundle: list[Lease], done: list[tuple[Completion, Lease]]
+    ) -> list[Lease]:
+        """Run the bundle on the worker, appending what to report to `done` (nothing for dropped work);
+        returns the leases the worker did not start because it was lost or killed."""
+        index, lease = 0, bundle[0]
         started = time.monotonic()
         in_init = not worker.initialized
         deadline = started + (init_limit_s(lease.timeout_s) if in_init else lease.timeout_s)
         try:
-            worker.send(lease)
+            worker.send(bundle)
         except OSError:
-            return self._lost_worker(worker, lease, started, "before run() started")
+            done.append((self._lost_worker(worker, lease, started, "before run() started"), lease))
+            return bundle[1:]
         while True:
+            rest = bundle[index + 1 :]
             if self._is_abandoned(lease.token):
                 log.info(
                     "abandoning %s (job %s mini-batch %d): killing %s",
@@ -165,7 +196,7 @@ class Slot(threading.Thread):
                     worker.name,
                 )
                 self._drop_worker(worker, lease)
-                return None
+                return rest
             if self.state.past_stop_deadline():
                 log.warning(
                     "node stopping: %s killed in the middle of job %s mini-batch %d",
@@ -174,10 +205,11 @@ class Slot(threading.Thread):
                     lease.minibatch,
                 )
                 self._drop_worker(worker, lease)
-                return None
+                return []
             now = time.monotonic()
             if now >= deadline:
-                return self._timed_out(worker, lease, started, in_init)
+                done.append((self._timed_out(worker, lease, started, in_init), lease))
+                return rest
             limit = deadline - now
             to_stop = self.state.seconds_to_stop_deadline()
             if to_stop is not None:
@@ -189,21 +221,31 @@ class Slot(threading.Thread):
                 try:
                     kind, token, outcome = decode_message(worker.conn.recv_bytes())
                 except (EOFError, OSError):
-                    return self._lost_worker(worker, lease, started, _phase(in_init))
+                    done.append((self._lost_worker(worker, lease, started, _phase(in_init)), lease))
+                    return rest
                 except (ValueError, KeyError, TypeError) as error:
                     log.error("%s sent a malformed message: %s; killing it", worker.name, error)
-                    return self._lost_worker(worker, lease, started, "after a malformed message")
+                    lost = self._lost_worker(worker, lease, started, "after a malformed message")
+                    done.append((lost, lease))
+                    return rest
                 if token != lease.token:
                     continue
                 if kind == RUNNING:
                     worker.initialized = True
                     in_init = False
-                    deadline = time.monotonic() + lease.timeout_s
+                    started = time.monotonic()
+                    deadline = started + lease.timeout_s
                     continue
                 if kind == DONE and outcome is not None:
-                    return self._finished(worker, lease, outcome)
+                    done.append((self._finished(worker, lease, outcome), lease))
+                    if self.worker is not worker or not rest:
+                        return rest  # all done, or the worker exits (its driver cannot serve)
+                    index, lease = index + 1, rest[0]
+                    started = time.monotonic()
+                    deadline = started + lease.timeout_s
             elif worker.sentinel in ready:
-                return self._lost_worker(worker, lease, started, _phase(in_init))
+                done.append((self._lost_worker(worker, lease, started, _phase(in_init)), lease))
+                return rest
 
     def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome) -> Completion:
         if outcome.failure in ("init_failed", "no_run"):
@@ -279,29 +321,58 @@ class Slot(threading.Thread):
 
     # ---------------------------------------------------------------- completion
 
-    def _deliver(self, completion: Completion, lease: Lease) -> None:
-        """Report until the controller answers (it may be restarting); idempotent by token."""
+    def _deliver(self, done: list[tuple[Completion, Lease]], ask: LeaseRequest | None) -> None:
+        """Flush the parts to disk, then report until the controller answers (it may be restarting);
+        idempotent by token. The answer may carry the worker's next bundle."""
+        parts = [
+            lease.part_path
+            for completion, lease in done
+            if completion.outcome == "succeeded" and lease.output_action == "append_row"
+        ]
+        try:
+            sync_parts(parts)
+        except OSError as error:
+            # Not durable, so not reportable as done: those mini-batches fail and are tried again.
+            log.error("the part files of %s could not be flushed to disk: %s", _describe_done(done), error)
+            done = [(self._unflushed(completion, error), lease) for completion, lease in done]
+        report = Report(completions=[completion for completion, _ in done], next_lease=ask)
+        first = done[0][1].token
         pause = _RETRY_MIN_S
         while True:
             try:
-                answer = self.client.complete(completion)
+                answer = self.client.complete(report)
             except ControllerUnavailable as error:
                 if self.state.past_stop_deadline():
-                    # The part file stays: the controller may have accepted an attempt whose answer we lost.
-                    log.error("node stopping: completion of %s not delivered (%s)", lease.token, error)
+                    # The part files stay: the controller may have accepted attempts whose answer we lost.
+                    log.error("node stopping: completions from %s on not delivered (%s)", first, error)
                     return
-                log.warning("completion of %s: %s; retrying in %.1f s", lease.token, error, pause)
+                log.warning("completions from %s on: %s; retrying in %.1f s", first, error, pause)
                 self._pause(pause, even_when_stopping=True)
                 pause = min(_RETRY_MAX_S, pause * 2)
                 continue
             except ControllerRejected as error:
-                log.error("completion of %s refused: %s", lease.token, error)
+                log.error("completions from %s on refused: %s", first, error)
                 return
-            if not answer.accepted:
-                log.info("completion of %s not accepted (no longer the current attempt)", lease.token)
-                remove_part(lease.part_path)
-            self._next = answer.lease
+            for (_, lease), accepted in zip(done, answer.accepted, strict=True):
+                if not accepted:
+                    log.info("completion of %s not accepted (no longer the current attempt)", lease.token)
+                    remove_part(lease.part_path)
+            if ask is not None:
+                self._queue = list(answer.leases)
             return
+
+    @staticmethod
+    def _unflushed(completion: Completion, error: OSError) -> Completion:
+        if completion.outcome != "succeeded":
+            return completion
+        return completion.model_copy(
+            update={
+                "outcome": "failed",
+                "rows": 0,
+                "failure": "exception",
+                "error": f"the node could not flush the rows of {completion.token} to disk: {error}",
+            }
+        )
 
     # ---------------------------------------------------------------- worker processes
 
@@ -364,3 +435,15 @@ class Slot(threading.Thread):
             limit = min(limit, to_stop)
         if wait([self.waker.fd], timeout=limit):
             self.waker.drain()
+
+
+def _describe(bundle: list[Lease]) -> str:
+    """Mini-batch numbers for a log line: "4", or "4-9 (attempts 0)" for a run of them."""
+    first, last = bundle[0].minibatch, bundle[-1].minibatch
+    attempts = sorted({lease.attempt for lease in bundle})
+    numbers = str(first) if len(bundle) == 1 else f"{first}..{last} ({len(bundle)})"
+    return f"{numbers} attempt {'/'.join(map(str, attempts))}"
+
+
+def _describe_done(done: list[tuple[Completion, Lease]]) -> str:
+    return f"job {done[0][1].job} mini-batches {', '.join(str(lease.minibatch) for _, lease in done)}"

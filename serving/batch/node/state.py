@@ -81,9 +81,11 @@ class NodeState:
             return number
 
     def track(self, token: str, abandon: Callable[[str], None]) -> None:
+        """Idempotent: a lease a slot keeps for its next worker is tracked once."""
         with self._lock:
+            if token not in self._in_progress:
+                self._busy += 1
             self._in_progress[token] = abandon
-            self._busy += 1
             self._last_work = time.monotonic()
 
     def untrack(self, token: str) -> None:

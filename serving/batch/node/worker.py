@@ -20,7 +20,7 @@ from typing import Literal
 from serving.batch.node.driver import Driver, DriverError, call_init, load_driver
 from serving.batch.node.logfiles import UserLogs, process_name
 from serving.batch.node.rows import ResultError, check_row_count, name_files, render_rows, write_part
-from serving.batch.protocol import Lease
+from serving.batch.protocol import Lease, Leases
 from serving.scorer.script import describe_exception, format_traceback
 
 _PR_SET_PDEATHSIG = 1
@@ -51,9 +51,10 @@ class Outcome:
     error: str | None = None
 
 
-# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge):
+# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge), per lease:
 # {"type": "running", "token"} once init() is done and run() starts (the timeout clock starts there),
-# then {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a Lease as JSON; b"" to exit.
+# then {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a bundle (`Leases` as JSON),
+# run in order; b"" to exit.
 RUNNING = "running"
 DONE = "done"
 
@@ -101,14 +102,14 @@ class _Worker:
                 return 0
             if not data:
                 return 0
-            lease = Lease.model_validate_json(data)
-            if self.driver is None:
-                failed = self._start(lease)
-                if failed is not None:
-                    self.conn.send_bytes(encode_outcome(lease.token, failed))
-                    return 1
-            self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
-            self.conn.send_bytes(encode_outcome(lease.token, self._run(lease)))
+            for lease in Leases.model_validate_json(data).leases:
+                if self.driver is None:
+                    failed = self._start(lease)
+                    if failed is not None:
+                        self.conn.send_bytes(encode_outcome(lease.token, failed))
+                        return 1
+                self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
+                self.conn.send_bytes(encode_outcome(lease.token, self._run(lease)))
 
     def _start(self, lease: Lease) -> Outcome | None:
         """Set up the job's environment and logs, import the driver, call init(); an Outcome on failure."""

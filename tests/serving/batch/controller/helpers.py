@@ -145,7 +145,9 @@ class FakeNode:
     process: int = 0
     job: str | None = None
     fail: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+    max_minibatches: int = 1  # > 1: step() leases bundles, as real nodes do
     done: list[dict[str, Any]] = field(default_factory=list)
+    bundles: list[int] = field(default_factory=list)  # size of each bundle step() leased
     refused: int = 0
     _parts: dict[str, str] = field(default_factory=dict)
 
@@ -153,16 +155,23 @@ class FakeNode:
         self.client = node_client(self.port)
 
     def lease(self) -> dict[str, Any] | None:
+        """One lease (asks for a bundle of one)."""
+        bundle = self.lease_bundle(1)
+        return bundle[0] if bundle else None
+
+    def lease_bundle(self, most: int) -> list[dict[str, Any]]:
         answer = self.client.request(
             "POST",
             "/internal/lease",
-            {"node": self.name, "deployment": self.deployment, "process": self.process, "job": self.job},
-        )
+            {"node": self.name, "deployment": self.deployment, "process": self.process, "job": self.job,
+             "max_minibatches": most},
+        )  # fmt: skip
         if answer.status == 204:
-            return None
+            return []
         assert answer.status == 200, answer.body
-        lease: dict[str, Any] = answer.json()
-        return lease
+        leases: list[dict[str, Any]] = answer.json()["leases"]
+        assert 1 <= len(leases) <= most
+        return leases
 
     def work(self, lease: dict[str, Any]) -> dict[str, Any]:
         """Run the fake driver: the completion message (the part file is written and synced)."""
@@ -182,23 +191,31 @@ class FakeNode:
                 "rows": len(rows), "elapsed_s": 0.01}  # fmt: skip
 
     def complete(self, message: dict[str, Any]) -> bool:
-        answer = self.client.request("POST", "/internal/complete", message)
+        (accepted,) = self.complete_all([message])
+        return accepted
+
+    def complete_all(self, messages: list[dict[str, Any]]) -> list[bool]:
+        """One report for a bundle's outcomes; per message, whether it was accepted."""
+        answer = self.client.request("POST", "/internal/complete", {"completions": messages})
         assert answer.status == 200, answer.body
-        accepted = bool(answer.json()["accepted"])
-        if not accepted:
-            self.refused += 1
-            if message["outcome"] == "succeeded":
-                # The contract: a refused attempt's part file is deleted by the node.
-                Path(self._parts.pop(message["token"], "")).unlink(missing_ok=True)
+        accepted: list[bool] = answer.json()["accepted"]
+        for message, ok in zip(messages, accepted, strict=True):
+            if not ok:
+                self.refused += 1
+                if message["outcome"] == "succeeded":
+                    # The contract: a refused attempt's part file is deleted by the node.
+                    Path(self._parts.pop(message["token"], "")).unlink(missing_ok=True)
         return accepted
 
     def step(self) -> bool:
-        lease = self.lease()
-        if lease is None:
+        bundle = self.lease_bundle(self.max_minibatches)
+        if not bundle:
             return False
-        self._parts[lease["token"]] = lease["part_path"]
-        self.done.append(lease)
-        self.complete(self.work(lease))
+        self.bundles.append(len(bundle))
+        for lease in bundle:
+            self._parts[lease["token"]] = lease["part_path"]
+            self.done.append(lease)
+        self.complete_all([self.work(lease) for lease in bundle])
         return True
 
     def heartbeat(self, tokens: list[str]) -> list[str]:

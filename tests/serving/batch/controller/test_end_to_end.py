@@ -45,7 +45,10 @@ def test_a_job_runs_on_several_nodes_and_every_row_lands_once(controller: Contro
         seen.add((lease["job"], lease["minibatch"]))
         return None
 
-    nodes = [FakeNode(controller.internal_port, name=f"node-{i}", process=i, fail=flaky) for i in range(3)]
+    nodes = [
+        FakeNode(controller.internal_port, name=f"node-{i}", process=i, fail=flaky, max_minibatches=4)
+        for i in range(3)
+    ]
     run_nodes(nodes, until=lambda: _status(client, name) in ("Completed", "Failed"))
     job = _wait_for(client, name)
     props = job["properties"]
@@ -66,6 +69,10 @@ def test_a_job_runs_on_several_nodes_and_every_row_lands_once(controller: Contro
     logs = root / "workspaceblobstore" / "azureml" / name / "logs"
     report = (logs / "sys" / "job_report" / "processed_mini-batches.csv").read_text().splitlines()
     assert len(report) == 1 + 29 + 8
+    # Once the job's pace was known, nodes took bundles (up to a half share of what was pending each).
+    sizes = [size for node in nodes for size in node.bundles]
+    assert sizes[:3] == [1, 1, 1] or 1 in sizes  # one at a time before the pace is known
+    assert max(sizes) > 1 and max(sizes) <= 4
 
 
 def _status(client: Any, name: str) -> str:

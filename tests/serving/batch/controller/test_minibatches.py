@@ -1,10 +1,10 @@
-"""Pure scheduling arithmetic: split, retries, error threshold."""
+"""Pure scheduling arithmetic: split, retries, error threshold, bundle sizes."""
 
 from __future__ import annotations
 
 import pytest
 
-from serving.batch.controller.minibatches import after_failure, split, threshold_exceeded
+from serving.batch.controller.minibatches import after_failure, bundle_size, split, threshold_exceeded
 
 
 def test_split_keeps_order_and_makes_a_smaller_last_batch() -> None:
@@ -44,3 +44,19 @@ def test_error_threshold_counts_failed_files_over_the_job(
     failed: int, threshold: int, exceeded: bool
 ) -> None:
     assert threshold_exceeded(failed, threshold) is exceeded
+
+
+@pytest.mark.parametrize(
+    ("asked", "pace_s", "pending", "workers", "expected"),
+    [
+        (64, None, 500, 4, 1),  # pace unknown: one at a time
+        (1, 0.001, 500, 4, 1),  # the node turned bundles off
+        (64, 0.0025, 500, 4, 62),  # by time 200, a half share of 500 over 4 workers: 62
+        (64, 0.0025, 5000, 4, 64),  # the node's limit
+        (64, 0.072, 100, 2, 6),  # 0.5 s of 72 ms mini-batches
+        (64, 0.072, 7, 2, 1),  # the job's end: a half share of 7 over 2 workers is 1
+        (64, 3.0, 500, 1, 1),  # mini-batches longer than the target: one at a time
+    ],
+)
+def test_bundle_size(asked: int, pace_s: float | None, pending: int, workers: int, expected: int) -> None:
+    assert bundle_size(asked, pace_s, pending, workers) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from serving.batch.controller.config import ConfigWatcher
 from serving.batch.controller.scheduler import Scheduler
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.store import Store
-from serving.batch.protocol import ClusterLimits, Completion, CompletionAnswer, LeaseRequest
+from serving.batch.protocol import ClusterLimits, Completion, Lease, LeaseRequest, Report, ReportAnswer
 from tests.serving.batch.controller.fakes import FakeAgent
 from tests.serving.batch.controller.helpers import (
     KEY,
@@ -52,9 +53,10 @@ class World:
         return name
 
     def run_one(self, node: str = "n1", fail: bool = False) -> bool:
-        lease = self.scheduler.lease(LeaseRequest(node=node, deployment="blue", process=0))
-        if lease is None:
+        leases = self.scheduler.lease(LeaseRequest(node=node, deployment="blue", process=0))
+        if not leases:
             return False
+        (lease,) = leases
         if fail:
             done = Completion(token=lease.token, node=node, process=0, outcome="failed", failure="exception",
                               error="ValueError: bad row")  # fmt: skip
@@ -63,7 +65,7 @@ class World:
             Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
             Path(lease.part_path).write_text("".join(r + "\n" for r in rows))
             done = Completion(token=lease.token, node=node, process=0, outcome="succeeded", rows=len(rows))
-        assert self.scheduler.complete(done).accepted
+        assert self.scheduler.complete(Report(completions=[done])).accepted == [True]
         return True
 
 
@@ -110,26 +112,60 @@ def test_a_job_gets_nodes_at_once_and_idle_nodes_go_after_the_idle_time(
     assert sorted(c[1] for c in agent.calls if c[0] == "remove") == ["blue-node-0", "blue-node-1"]
 
 
-def test_a_completion_can_carry_the_workers_next_lease_request(
-    world: Callable[..., World], root: Path
-) -> None:
+def _succeed(lease: Lease, elapsed_s: float = 0.0) -> Completion:
+    Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(lease.part_path).write_text("".join(r + "\n" for r in rows_for(lease.files)))
+    return Completion(
+        token=lease.token,
+        node="n1",
+        process=0,
+        outcome="succeeded",
+        rows=len(lease.files),
+        elapsed_s=elapsed_s,
+    )
+
+
+def test_a_report_can_carry_the_workers_next_lease_request(world: Callable[..., World], root: Path) -> None:
     w = world(None, mini_batch_size=1)
     write_inputs(root, 2)
     job = w.invoke()
     ask = LeaseRequest(node="n1", deployment="blue", process=0, job=job)
-    first = w.scheduler.lease(ask)
-    assert first is not None
-    Path(first.part_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(first.part_path).write_text("".join(r + "\n" for r in rows_for(first.files)))
-    done = Completion(token=first.token, node="n1", process=0, outcome="succeeded", rows=1, next_lease=ask)
-    answer = w.scheduler.complete(done)
-    assert answer.accepted and answer.lease is not None
-    assert (answer.lease.job, answer.lease.minibatch) == (job, 1)
+    (first,) = w.scheduler.lease(ask)
+    answer = w.scheduler.complete(Report(completions=[_succeed(first)], next_lease=ask))
+    assert answer.accepted == [True] and len(answer.leases) == 1
+    (second,) = answer.leases
+    assert (second.job, second.minibatch) == (job, 1)
     # Asked again with no work left: accepted, and no lease.
-    second = answer.lease
-    Path(second.part_path).write_text("".join(r + "\n" for r in rows_for(second.files)))
-    last = Completion(token=second.token, node="n1", process=0, outcome="succeeded", rows=1, next_lease=ask)
-    assert w.scheduler.complete(last) == CompletionAnswer(accepted=True, lease=None)
+    last = Report(completions=[_succeed(second)], next_lease=ask)
+    assert w.scheduler.complete(last) == ReportAnswer(accepted=[True], leases=[])
+
+
+def test_bundles_grow_with_the_jobs_pace_and_shrink_at_its_end(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 60)
+    job = w.invoke(instance_count=1)  # one worker: max_concurrency_per_instance 1
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, job=job, max_minibatches=64)
+    sizes = []
+    leases = w.scheduler.lease(ask)
+    while leases:
+        sizes.append(len(leases))
+        assert [lease.minibatch for lease in leases] == list(
+            range(leases[0].minibatch, leases[-1].minibatch + 1)
+        )
+        # 50 ms per mini-batch: a 0.5 s bundle holds 10 of them.
+        report = Report(completions=[_succeed(lease, elapsed_s=0.05) for lease in leases], next_lease=ask)
+        answer = w.scheduler.complete(report)
+        assert answer.accepted == [True] * len(leases)
+        leases = answer.leases
+    assert sum(sizes) == 60
+    # One until the pace is known, then 10 (by time), then a half share of what is left, down to one.
+    assert sizes[:3] == [1, 10, 10] and sizes[-1] == 1
+    assert all(later <= earlier for earlier, later in itertools.pairwise(sizes[1:]))
+    w.scheduler.tick()
+    output = root / "workspaceblobstore" / "azureml" / job / "score" / "predictions.csv"
+    assert len(output.read_text().splitlines()) == 60
 
 
 def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(
@@ -157,14 +193,9 @@ def test_finalize_merges_in_mini_batch_order_and_writes_azures_logs(
     w = world(None, mini_batch_size=3)
     inputs = write_inputs(root, 10)
     name = w.invoke()
-    leases = [w.scheduler.lease(LeaseRequest(node="n1", deployment="blue", process=p)) for p in range(4)]
+    leases = [w.scheduler.lease(LeaseRequest(node="n1", deployment="blue", process=p))[0] for p in range(4)]
     for lease in reversed(leases):  # complete in reverse: the merge still follows mini-batch order
-        assert lease is not None
-        Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(lease.part_path).write_text("".join(r + "\n" for r in rows_for(lease.files)))
-        w.scheduler.complete(
-            Completion(token=lease.token, node="n1", process=0, outcome="succeeded", rows=len(lease.files))
-        )
+        w.scheduler.complete(Report(completions=[_succeed(lease)]))
     w.scheduler.tick()
     job = w.store.job(name)
     assert job.status == "Completed" and job.finalized

@@ -40,9 +40,9 @@ def store(tmp_path: Path) -> Store:
 def _lease(
     store: Store, node: str = "n1", now: float = 0.0, job: str | None = None, deployment: str = "blue"
 ) -> Lease:
-    lease = store.lease(LeaseRequest(node=node, deployment=deployment, process=0, job=job), now, part_path)
-    assert lease is not None
-    return lease
+    leases = store.lease(LeaseRequest(node=node, deployment=deployment, process=0, job=job), now, part_path)
+    assert len(leases) == 1
+    return leases[0]
 
 
 def _ok(lease: Lease, node: str = "n1", rows: int = 1) -> Completion:
@@ -64,7 +64,7 @@ def test_leases_hand_mini_batches_in_order_with_unique_part_paths(store: Store) 
     assert (second.minibatch, second.files) == (1, ["c"])
     assert first.part_path != second.part_path and first.token != second.token
     assert first.timeout_s == 30 and first.output_path == "/out" and first.user_log_dir == "/jobs/job-1"
-    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=1), 0, part_path) is None
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=1), 0, part_path) == []
     assert store.job("job-1").status == "Running"
 
 
@@ -107,7 +107,7 @@ def test_a_mini_batch_that_keeps_losing_its_node_fails_at_last(store: Store) -> 
     batch = store.minibatches("job-1")[0]
     assert (batch.state, batch.failures, batch.failure) == ("failed", 2, "worker_died")
     assert "lost 5 times" in (batch.last_error or "")
-    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), now, part_path) is None
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), now, part_path) == []
 
 
 def test_heartbeats_keep_a_lease_alive(store: Store) -> None:
@@ -141,7 +141,7 @@ def test_exceeding_the_error_threshold_abandons_the_rest(store: Store) -> None:
     assert job.failed_files == 2 and job.error == "error_threshold 1 exceeded: 2 input files failed."
     assert store.heartbeat([running.token], 2) == [running.token]
     assert store.complete(_ok(running), 2, always) is False
-    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 2, part_path) is None
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 2, part_path) == []
     assert store.settle() == ["job-1"]
     assert [b.state for b in store.minibatches("job-1")] == ["failed", "canceled", "canceled"]
 
@@ -158,7 +158,7 @@ def test_a_success_without_its_part_file_counts_as_a_failed_try(store: Store) ->
 def test_instance_count_caps_the_nodes_a_job_runs_on(store: Store) -> None:
     store.create_job(_spec(instance_count=1), [["a"], ["b"], ["c"]], now=0)
     _lease(store, node="n1")
-    assert store.lease(LeaseRequest(node="n2", deployment="blue", process=0), 0, part_path) is None
+    assert store.lease(LeaseRequest(node="n2", deployment="blue", process=0), 0, part_path) == []
     assert _lease(store, node="n1").minibatch == 1  # another worker of the same node
 
 
@@ -168,12 +168,12 @@ def test_a_job_keeps_to_its_nodes_between_mini_batches(store: Store) -> None:
     first = _lease(store, node="n1", now=0)
     assert store.complete(_ok(first), 1, always) is True
     other = LeaseRequest(node="n2", deployment="blue", process=0)
-    assert store.lease(other, 1.001, part_path) is None
+    assert store.lease(other, 1.001, part_path) == []
     assert _lease(store, node="n1", now=1.002).minibatch == 1
     # A node silent for longer than a lease lasts is not the job's any more: another may take over.
-    assert store.lease(other, 1.002 + STICKY_S + 1, part_path) is None  # n1 holds a lease still
+    assert store.lease(other, 1.002 + STICKY_S + 1, part_path) == []  # n1 holds a lease still
     assert store.expire(now=1.002 + STICKY_S + 1, expiry_s=STICKY_S) == [("job-1", 1)]
-    assert store.lease(other, 1.002 + STICKY_S + 2, part_path) is not None
+    assert store.lease(other, 1.002 + STICKY_S + 2, part_path) != []
 
 
 def test_oldest_job_first_and_bound_workers_only_get_their_job(store: Store) -> None:
@@ -182,7 +182,7 @@ def test_oldest_job_first_and_bound_workers_only_get_their_job(store: Store) -> 
     store.create_job(_spec("other", deployment="green"), [["c"]], now=2)
     assert _lease(store, job="new").job == "new"
     assert _lease(store).job == "old"
-    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 0, part_path) is None
+    assert store.lease(LeaseRequest(node="n1", deployment="blue", process=0), 0, part_path) == []
     assert _lease(store, deployment="green").job == "other"
 
 
@@ -225,3 +225,24 @@ def test_state_survives_a_restart_and_leases_get_a_fresh_expiry(tmp_path: Path) 
     assert [b.state for b in second.minibatches("job-1")] == ["succeeded", "succeeded"]
     assert second.settle() == ["job-1"]
     assert second.job("job-1").status == "Finalizing"
+
+
+def test_a_bundle_is_settled_in_one_transaction_and_a_stale_member_is_refused_alone(store: Store) -> None:
+    store.create_job(_spec(), [[f"f{i}"] for i in range(20)], now=0)
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=8)
+    first = store.lease(ask, 0, part_path)
+    assert [lease.minibatch for lease in first] == [0]  # one at a time until the job's pace is known
+    done = _ok(first[0]).model_copy(update={"elapsed_s": 0.01})
+    assert store.complete_all([done], 1, always) == [True]
+    bundle = store.lease(ask, 1, part_path)
+    assert [lease.minibatch for lease in bundle] == list(range(1, 9))  # 8 asked, 19 pending, one worker
+    assert len({lease.token for lease in bundle}) == len({lease.part_path for lease in bundle}) == 8
+    # Mini-batch 1's lease is taken back and handed again; the first bundle's report then carries
+    # one stale attempt: the others are accepted, that one alone refused, in one transaction.
+    store.heartbeat([lease.token for lease in bundle[1:]], 50)
+    assert store.expire(50, 10) == [("job-1", 1)]
+    (again,) = store.lease(LeaseRequest(node="n1", deployment="blue", process=1), 50, part_path)
+    assert again.minibatch == 1 and again.attempt == 1
+    answers = store.complete_all([_ok(lease) for lease in bundle], 51, always)
+    assert answers == [False] + [True] * 7
+    assert store.counts("job-1").minibatches["succeeded"] == 8

@@ -17,11 +17,13 @@ from typing import Any
 from serving.batch.protocol import (
     NODE_SECRET_HEADER,
     Completion,
-    CompletionAnswer,
     Heartbeat,
     HeartbeatAnswer,
     Lease,
     LeaseRequest,
+    Leases,
+    Report,
+    ReportAnswer,
 )
 
 SECRET = "node-secret-for-tests"
@@ -41,6 +43,9 @@ class FakeController:
         self.handed_by: dict[str, str] = {}
         self.heartbeats: list[Heartbeat] = []
         self.completions: list[Completion] = []
+        self.reports: list[Report] = []
+        # Most leases of one job handed in one answer (also capped by the request's max_minibatches).
+        self.bundle = 1
         self.to_abandon: set[str] = set()
         self.accept: Callable[[Completion], bool] = lambda _: True
         # Answer every request with this status (a controller that is up but failing), when set.
@@ -118,20 +123,26 @@ class FakeController:
             self._queue.append(lease)
         return lease
 
-    def next_lease(self, request: LeaseRequest) -> Lease | None:
+    def next_leases(self, request: LeaseRequest) -> list[Lease]:
+        """The first queued lease the request may take, and after it more of the same job, in order."""
         with self._lock:
             self.lease_requests.append(request)
-            for index, lease in enumerate(self._queue):
-                if request.job is None or request.job == lease.job:
-                    self._lock.notify_all()
-                    return self._queue.pop(index)
+            handed: list[Lease] = []
+            for lease in list(self._queue):
+                if len(handed) >= min(self.bundle, request.max_minibatches):
+                    break
+                job = handed[0].job if handed else request.job
+                if job is None or job == lease.job:
+                    self._queue.remove(lease)
+                    handed.append(lease)
             self._lock.notify_all()
-            return None
+            return handed
 
     def record(self, item: Any) -> None:
         with self._lock:
-            if isinstance(item, Completion):
-                self.completions.append(item)
+            if isinstance(item, Report):
+                self.reports.append(item)
+                self.completions.extend(item.completions)
             else:
                 self.heartbeats.append(item)
             self._lock.notify_all()
@@ -203,25 +214,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fake.count_failure()
             return self._answer(fake.fail_status, {"message": "failing on purpose"})
         if self.path == "/internal/lease":
-            lease = fake.next_lease(LeaseRequest.model_validate_json(body))
-            if lease is None:
+            leases = fake.next_leases(LeaseRequest.model_validate_json(body))
+            if not leases:
                 return self._answer(204, None)
-            fake.handed_by[lease.token] = "lease"
-            return self._answer(200, lease.model_dump(mode="json"))
+            for lease in leases:
+                fake.handed_by[lease.token] = "lease"
+            return self._answer(200, Leases(leases=leases).model_dump(mode="json"))
         if self.path == "/internal/heartbeat":
             beat = Heartbeat.model_validate_json(body)
             fake.record(beat)
             abandon = sorted(fake.to_abandon & set(beat.tokens))
             return self._answer(200, HeartbeatAnswer(abandon=abandon).model_dump(mode="json"))
         if self.path == "/internal/complete":
-            completion = Completion.model_validate_json(body)
-            fake.record(completion)
-            accepted = fake.accept(completion)
-            # As the controller does: the worker's next lease in the same answer, when asked.
-            lease = None if completion.next_lease is None else fake.next_lease(completion.next_lease)
-            if lease is not None:
+            report = Report.model_validate_json(body)
+            fake.record(report)
+            accepted = [fake.accept(completion) for completion in report.completions]
+            # As the controller does: the worker's next bundle in the same answer, when asked.
+            leases = [] if report.next_lease is None else fake.next_leases(report.next_lease)
+            for lease in leases:
                 fake.handed_by[lease.token] = "complete"
-            answer = CompletionAnswer(accepted=accepted, lease=lease)
+            answer = ReportAnswer(accepted=accepted, leases=leases)
             return self._answer(200, answer.model_dump(mode="json"))
         return self._answer(404, {"message": f"no route {self.path}"})
 

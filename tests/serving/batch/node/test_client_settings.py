@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from serving.batch.node.client import ControllerClient, ControllerRejected, ControllerUnavailable
 from serving.batch.node.settings import NodeSettings
-from serving.batch.protocol import Completion, Heartbeat, LeaseRequest
+from serving.batch.protocol import Completion, Heartbeat, LeaseRequest, Report
 from tests.serving.batch.node.fake_controller import SECRET, FakeController
 
 REQUEST = LeaseRequest(node="n", deployment="blue", process=0)
@@ -20,11 +20,13 @@ def client_for(controller: FakeController, secret: str = SECRET) -> ControllerCl
     return ControllerClient(controller.url, secret, timeout_s=5)
 
 
-def test_lease_204_is_none_and_a_queued_lease_comes_back(controller: FakeController, tmp_path: Path) -> None:
+def test_lease_204_is_no_lease_and_a_queued_lease_comes_back(
+    controller: FakeController, tmp_path: Path
+) -> None:
     client = client_for(controller)
-    assert client.lease(REQUEST) is None
+    assert client.lease(REQUEST) == []
     queued = controller.add("job", [str(tmp_path / "a.csv")])
-    assert client.lease(REQUEST) == queued
+    assert client.lease(REQUEST) == [queued]
     assert controller.lease_requests == [REQUEST, REQUEST]
 
 
@@ -59,17 +61,20 @@ def test_a_wrong_secret_is_retried_not_fatal(controller: FakeController) -> None
     assert controller.unauthorized == 1
 
 
-def test_completion_answers(controller: FakeController) -> None:
-    completion = Completion(token="t", node="n", process=0, outcome="succeeded", rows=1)
+def test_report_answers(controller: FakeController) -> None:
+    first, second = (
+        Completion(token=token, node="n", process=0, outcome="succeeded", rows=1) for token in ("t1", "t2")
+    )
+    report = Report(completions=[first, second])
     client = client_for(controller)
-    assert client.complete(completion).accepted is True
-    controller.accept = lambda _: False
-    assert client.complete(completion).accepted is False
-    controller.fail_status = 404  # the controller does not know the token: never accepted
-    assert client.complete(completion).accepted is False
+    assert client.complete(report).accepted == [True, True]
+    controller.accept = lambda completion: completion.token == "t2"
+    assert client.complete(report).accepted == [False, True]
+    controller.fail_status = 404  # the controller does not know the tokens: never accepted
+    assert client.complete(report).accepted == [False, False]
     controller.fail_status = 400
     with pytest.raises(ControllerRejected):
-        client.complete(completion)
+        client.complete(report)
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,7 +48,8 @@ def test_list_results_become_rows_and_init_runs_once_per_process(
     # The next lease rides on each completion: the second and third mini-batches came with the
     # completions of the first two, with no lease round trip of their own.
     assert [controller.handed_by[lease.token] for lease in leases] == ["lease", "complete", "complete"]
-    assert all(c.next_lease is not None and c.next_lease.job == "job-a" for c in done)
+    reports = [r for r in controller.reports if r.completions[0].token in {lease.token for lease in leases}]
+    assert all(r.next_lease is not None and r.next_lease.job == "job-a" for r in reports)
 
 
 def test_driver_output_goes_to_azure_user_log_files(
