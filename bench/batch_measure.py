@@ -129,8 +129,8 @@ def read_job(logs: Path, output_file: Path) -> JobLogs:
 
 @dataclass(frozen=True)
 class Overheads:
-    gap_ms: float | None  # median per mini-batch: a bundle's last run() done -> the next bundle starts on
-    # the same worker (report + lease round trip), over the bundle's mini-batches
+    gap_ms: float | None  # mean per mini-batch: one run() done -> the next starts on the same worker
+    # (inside a bundle little more than a pipe message; between bundles the report + lease round trip)
     in_run_ms: float | None  # median: attempt's elapsed - its driver CPU (rows, part file + fsync, waits)
     total_ms: float  # (min(workers, cores) x job seconds - driver CPU) / mini-batches
     minibatches: int
@@ -144,17 +144,14 @@ def overheads(job: JobLogs, seconds: float, workers: int, cores: int) -> Overhea
         by_worker[(attempt.node, attempt.process)].append(attempt)
     gaps = []
     for runs in by_worker.values():
-        # A bundle's mini-batches share one lease time (their Start Time) and run back to back.
-        bundles: dict[float, list[Attempt]] = defaultdict(list)
-        for attempt in runs:
-            bundles[attempt.start].append(attempt)
-        for (start, prev), (next_start, _) in itertools.pairwise(sorted(bundles.items())):
-            gaps.append((next_start - start - sum(a.elapsed for a in prev)) / len(prev))
+        runs.sort(key=lambda a: a.start)
+        for prev, nxt in itertools.pairwise(runs):
+            gaps.append(nxt.start - prev.start - prev.elapsed)
     in_run = [a.elapsed - sum(job.cpu_by_file.get(f, 0.0) for f in a.files) for a in done]
     batches = max(1, len({a.idx for a in done}))
     total = (min(workers, cores) * seconds - job.driver_cpu_s) / batches
     return Overheads(
-        statistics.median(gaps) * 1000 if gaps else None,
+        statistics.mean(gaps) * 1000 if gaps else None,
         statistics.median(in_run) * 1000 if in_run else None,
         total * 1000,
         batches,

@@ -171,6 +171,11 @@ class Completion(_Message):
     outcome: Literal["succeeded", "failed"]
     rows: int = Field(default=0, ge=0, description="Rows written to part_path (append_row).")
     elapsed_s: float = Field(default=0.0, ge=0)
+    started_at: float | None = Field(
+        default=None,
+        description="When run() started (epoch seconds, the node's clock): a bundle's mini-batches share "
+        "one lease time, so the job report takes each one's start from here.",
+    )
     failure: FailureKind | None = None
     error: str | None = Field(default=None, description="One paragraph: what failed, on which files.")
 

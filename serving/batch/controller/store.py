@@ -508,10 +508,14 @@ class Store:
         failure: str | None = None,
         error: str | None = None,
     ) -> None:
+        started, ended = None, now
+        if done.started_at is not None and done.started_at <= now:
+            # The node's own start and end of run(): bundled attempts share one lease time.
+            started, ended = done.started_at, min(now, done.started_at + done.elapsed_s)
         db.execute(
-            "UPDATE attempts SET outcome = ?, accepted = ?, ended_at = ?, failure = ?, error = ?,"
-            " elapsed = ?, rows = ? WHERE token = ?",
-            (outcome, int(accepted), now, failure, error, done.elapsed_s, done.rows, done.token),
+            "UPDATE attempts SET outcome = ?, accepted = ?, started_at = COALESCE(?, started_at),"
+            " ended_at = ?, failure = ?, error = ?, elapsed = ?, rows = ? WHERE token = ?",
+            (outcome, int(accepted), started, ended, failure, error, done.elapsed_s, done.rows, done.token),
         )
 
     def _count_failed_files(self, db: sqlite3.Connection, spec: JobSpec, nfiles: int, now: float) -> None:

@@ -177,7 +177,7 @@ class Slot(threading.Thread):
         """Run the bundle on the worker, appending what to report to `done` (nothing for dropped work);
         returns the leases the worker did not start because it was lost or killed."""
         index, lease = 0, bundle[0]
-        started = time.monotonic()
+        started, wall = time.monotonic(), time.time()
         in_init = not worker.initialized
         deadline = started + (init_limit_s(lease.timeout_s) if in_init else lease.timeout_s)
         try:
@@ -233,21 +233,21 @@ class Slot(threading.Thread):
                 if kind == RUNNING:
                     worker.initialized = True
                     in_init = False
-                    started = time.monotonic()
+                    started, wall = time.monotonic(), time.time()
                     deadline = started + lease.timeout_s
                     continue
                 if kind == DONE and outcome is not None:
-                    done.append((self._finished(worker, lease, outcome), lease))
+                    done.append((self._finished(worker, lease, outcome, wall), lease))
                     if self.worker is not worker or not rest:
                         return rest  # all done, or the worker exits (its driver cannot serve)
                     index, lease = index + 1, rest[0]
-                    started = time.monotonic()
+                    started, wall = time.monotonic(), time.time()
                     deadline = started + lease.timeout_s
             elif worker.sentinel in ready:
                 done.append((self._lost_worker(worker, lease, started, _phase(in_init)), lease))
                 return rest
 
-    def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome) -> Completion:
+    def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome, wall: float) -> Completion:
         if outcome.failure in ("init_failed", "no_run"):
             worker.reap()  # it exits by itself: the driver cannot serve
             self.worker = None
@@ -263,6 +263,7 @@ class Slot(threading.Thread):
                 "outcome": outcome.outcome,
                 "rows": outcome.rows,
                 "elapsed_s": outcome.elapsed_s,
+                "started_at": wall,
                 "failure": outcome.failure,
                 "error": outcome.error,
             }

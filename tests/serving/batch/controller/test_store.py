@@ -243,6 +243,11 @@ def test_a_bundle_is_settled_in_one_transaction_and_a_stale_member_is_refused_al
     assert store.expire(50, 10) == [("job-1", 1)]
     (again,) = store.lease(LeaseRequest(node="n1", deployment="blue", process=1), 50, part_path)
     assert again.minibatch == 1 and again.attempt == 1
-    answers = store.complete_all([_ok(lease) for lease in bundle], 51, always)
+    ran = [_ok(lease).model_copy(update={"started_at": 50.0 + i * 0.1, "elapsed_s": 0.1}) for i, lease in
+           enumerate(bundle)]  # fmt: skip
+    answers = store.complete_all(ran, 51, always)
     assert answers == [False] + [True] * 7
     assert store.counts("job-1").minibatches["succeeded"] == 8
+    # The job report shows when each bundled run() ran, not the bundle's one lease time.
+    times = {(a.idx, a.attempt): (a.started_at, a.ended_at) for a in store.attempts("job-1")}
+    assert times[(2, 0)] == pytest.approx((50.1, 50.2)) and times[(8, 0)] == pytest.approx((50.7, 50.8))
