@@ -25,9 +25,17 @@ from components.specs import (
     Spec,
     parse_spec,
 )
+from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
 from components.specs.fields import Found, path_kind
 
-Family = Literal["endpoint", "deployment", "compute"]
+Family = Literal["endpoint", "deployment", "compute", "model", "environment", "data"]
+# The stack config key that lists each family.
+FAMILY_KEYS: Mapping[str, str] = MappingProxyType(
+    {"endpoint": "endpoints", "deployment": "deployments", "compute": "computes", "model": "models"}
+    | {"environment": "environments", "data": "data"}
+)
+# Families of assets to register (models, environments, data): their kind is their family.
+ASSET_FAMILIES: frozenset[str] = frozenset({"model", "environment", "data"})
 TARGETS = ("local", "kubernetes", "azure")
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/{kind}.schema.json"
 
@@ -42,6 +50,10 @@ KINDS: Mapping[str, tuple[type[Spec], Mapping[str, str], Family]] = MappingProxy
         "modelBatchDeployment": (ModelBatchDeploymentSpec, {}, "deployment"),
         "pipelineComponentBatchDeployment": (PipelineComponentBatchDeploymentSpec, {}, "deployment"),
         "amlCompute": (AmlComputeSpec, {}, "compute"),
+        # Assets to register, as `az ml model|environment|data create -f` reads them.
+        "model": (ModelAssetSpec, {}, "model"),
+        "environment": (EnvironmentAssetSpec, {}, "environment"),
+        "data": (DataAssetSpec, {}, "data"),
     }
 )
 # `$schema` names that cover several kinds (older schemas, `http://azureml/sdk-2-0/...`): decided by content.
@@ -90,6 +102,12 @@ def kind_of(spec: AnySpec) -> str:
         return "modelBatchDeployment"
     if isinstance(spec, PipelineComponentBatchDeploymentSpec):
         return "pipelineComponentBatchDeployment"
+    if isinstance(spec, ModelAssetSpec):
+        return "model"
+    if isinstance(spec, EnvironmentAssetSpec):
+        return "environment"
+    if isinstance(spec, DataAssetSpec):
+        return "data"
     return "amlCompute"
 
 
@@ -198,6 +216,8 @@ def _online_or_batch_endpoint(data: Mapping[str, Any]) -> set[str]:
 
 def guess_kinds(data: Mapping[str, Any], family: Family | None = None) -> set[str]:
     """Kinds a document without `$schema` could be, from its keys; one kind means it is clear."""
+    if family in ASSET_FAMILIES:
+        return {family}
     if family == "compute" or (family is None and ("size" in data or data.get("type") == "amlcompute")):
         return {"amlCompute"}
     if family == "deployment" or (family is None and "endpoint_name" in data):
@@ -255,7 +275,7 @@ def spec_from_mapping(
     kind = _kind(merged, source, family)
     model, fixed, kind_family = KINDS[kind]
     if family is not None and family != kind_family:
-        raise SpecError([source.problem((), f"this is a {kind}; list it under {kind_family}s")])
+        raise SpecError([source.problem((), f"this is a {kind}; list it under {FAMILY_KEYS[kind_family]}")])
     for key, value in fixed.items():
         given = merged.get(key, value)
         if not isinstance(given, str) or given.lower() != value:
@@ -527,14 +547,20 @@ def _azure_only_settings(spec: AnySpec) -> list[Loc]:
     return [(key,) for key, value in flags.items() if value]
 
 
-def _asset_problems(documents: Iterable[Document], target: str) -> list[Problem]:
-    """Registered assets refused off Azure; Azure-only settings warned about (SpecWarning)."""
+def _asset_problems(
+    documents: Iterable[Document], target: str, already_reported: Iterable[tuple[Document, str]] = ()
+) -> list[Problem]:
+    """Registered assets refused off Azure (except references whose problem was reported already);
+    Azure-only settings warned about (SpecWarning)."""
     if target == "azure":
         return []
+    reported = {(id(document), field_name) for document, field_name in already_reported}
     problems: list[Problem] = []
     for document in documents:
         problems += [
-            document.source.problem(loc, msg) for loc, msg in _registered_assets(document.spec, target)
+            document.source.problem(loc, msg)
+            for loc, msg in _registered_assets(document.spec, target)
+            if (id(document), loc[0]) not in reported
         ]
         for loc in _azure_only_settings(document.spec):
             document.source.warn(loc, f"only used by the azure target; ignored on the {target} target")
@@ -630,6 +656,7 @@ def check_documents(
     target: str | None = None,
     *,
     check_paths: bool = True,
+    already_reported: Iterable[tuple[Document, str]] = (),
 ) -> list[Problem]:
     """Every problem of each document beyond its own fields (none raised): its environment planned as
     its image will be, and with a `target`, what that target cannot deploy (registered assets).
@@ -642,7 +669,7 @@ def check_documents(
         problems.append(_unknown_target(target))
         target = None
     if target is not None:
-        problems += _asset_problems(documents, target)
+        problems += _asset_problems(documents, target, already_reported)
     for document in documents:
         if target is not None:
             _instance_type_warning(document, target)

@@ -9,7 +9,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from components.asset_registry import build_registry, resolve_documents
 from components.azureml_yaml import (
+    FAMILY_KEYS,
     KINDS,
     TARGETS,
     Document,
@@ -39,6 +41,10 @@ CONFIG_KEYS: Mapping[str, Family | None] = MappingProxyType(
         "endpoints": "endpoint",
         "deployments": "deployment",
         "computes": "compute",
+        # Assets to register (as `az ml <kind> create -f`), referred to as azureml:<name>:<version>.
+        "models": "model",
+        "environments": "environment",
+        "data": "data",
         "files": None,  # any kind, told by `$schema`
     }
 )
@@ -93,7 +99,8 @@ def _family_problem(document: Document, family: Family | None) -> list[Problem]:
     kind_family = KINDS[document.kind][2]
     if family is None or family == kind_family:
         return []
-    return [document.source.problem((), f"this is a {document.kind}; list it under {kind_family}s")]
+    message = f"this is a {document.kind}; list it under {FAMILY_KEYS[kind_family]}"
+    return [document.source.problem((), message)]
 
 
 def _from_path(
@@ -359,11 +366,17 @@ def check_loaded(
     Checks run on the documents that did load, and say nothing about names a document that failed
     to load may define (its own problems already explain those).
     """
-    stack = _group(loaded.documents)
     problems = list(loaded.problems)
+    documents, unresolved = loaded.documents, []
+    if target != "azure":  # Azure resolves references in its own workspace
+        registry, registry_problems = build_registry(documents)
+        resolved = resolve_documents(documents, registry)
+        documents, unresolved = resolved.documents, resolved.unresolved
+        problems += registry_problems + resolved.problems
+    stack = _group(documents)
     if as_stack:
         problems += _cross_problems(stack.documents, loaded.unloaded)
-    problems += check_documents(stack.documents, target, check_paths=check_paths)
+    problems += check_documents(stack.documents, target, check_paths=check_paths, already_reported=unresolved)
     if as_stack and target is not None:
         problems += _cluster_problems(stack, target, loaded.unloaded)
     return stack, ordered(problems, loaded.files)

@@ -206,3 +206,101 @@ class Identity(Spec):
         if self.type == "system_assigned" and self.user_assigned_identities:
             raise FieldIssues([(("user_assigned_identities",), "only allowed when type is user_assigned")])
         return self
+
+
+# ---------------------------------------------------------------- assets to register (`az ml ... create -f`)
+
+
+def _asset_version(value: Any) -> Any:
+    # `version: 1` in YAML is an int; Azure keeps versions as text ("1", "2", "2024.1").
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+AssetVersion = Annotated[
+    str, BeforeValidator(_asset_version), Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,49}$")
+]
+AssetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")]
+# Versions a document without `version` gets: Azure auto-increments from 1 on `create`; a stack
+# declares its assets once, so that is version 1.
+DEFAULT_ASSET_VERSION = "1"
+
+
+class ModelAssetSpec(ModelSpec):
+    """A model to register (`model.schema.json`): a local file or folder under a name and version."""
+
+    IGNORED_KEYS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"properties": "model properties are kept on Azure only; ignored locally",
+         "stage": "model stages are kept on Azure only; ignored locally",
+         "job_name": "the training job a model came from is kept on Azure only; ignored locally"}
+    )  # fmt: skip
+
+    name: AssetName = Field(description="Model name: what `azureml:<name>:<version>` refers to.")
+    version: AssetVersion = Field(
+        default=DEFAULT_ASSET_VERSION, description="Model version (immutable once registered)."
+    )
+
+    @model_validator(mode="after")
+    def _local_only(self) -> ModelAssetSpec:
+        if self.path is None:
+            raise FieldIssues([(("path",), "a model to register needs `path`: a local file or folder")])
+        return self
+
+
+class EnvironmentAssetSpec(EnvironmentSpec):
+    """An environment to register (`environment.schema.json`): an image, conda file or build context."""
+
+    name: AssetName = Field(description="Environment name: what `azureml:<name>:<version>` refers to.")
+    version: AssetVersion = Field(
+        default=DEFAULT_ASSET_VERSION, description="Environment version (immutable once registered)."
+    )
+
+    @model_validator(mode="after")
+    def _not_a_reference(self) -> EnvironmentAssetSpec:
+        if self.reference is not None:
+            raise ValueError("an environment to register describes an image, conda file or build context")
+        return self
+
+
+class DataAssetSpec(Spec):
+    """A data asset to register (`data.schema.json`): a local file or folder, or a datastore URI."""
+
+    name: AssetName = Field(description="Data asset name: what `azureml:<name>:<version>` refers to.")
+    version: AssetVersion = Field(
+        default=DEFAULT_ASSET_VERSION, description="Data asset version (immutable once registered)."
+    )
+    description: str | None = Field(default=None, description="Free text.")
+    tags: TextMap = Field(default_factory=dict, description="Tags.")
+    type: Annotated[Literal["uri_file", "uri_folder", "mltable"], BeforeValidator(_lower)] = Field(
+        default="uri_folder", description="uri_file, uri_folder or mltable."
+    )
+    path: LocalFileOrDir | None = Field(
+        default=None, description="Local file or folder, relative to the YAML file."
+    )
+    uri: str | None = Field(
+        default=None, description="`azureml://datastores/<name>/paths/<path>` instead of a local path."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_path(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("path"), str) and "://" in data["path"]:
+            rest = {key: value for key, value in data.items() if key != "path"}
+            return {**rest, "uri": data["path"]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataAssetSpec:
+        if (self.path is None) == (self.uri is None):
+            raise FieldIssues(
+                [
+                    (
+                        ("path",),
+                        "give `path`: a local file or folder, or azureml://datastores/<name>/paths/<path>",
+                    )
+                ]
+            )
+        if self.type == "mltable":
+            raise FieldIssues(
+                [(("type",), "mltable data assets are not supported locally; use uri_folder or uri_file")]
+            )
+        return self

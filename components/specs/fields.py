@@ -186,11 +186,20 @@ LocalFileOrDir = Annotated[Path, _local_path("file or folder")]
 
 _SHORT_REFERENCE = re.compile(r"azureml:[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_.-]+|@[A-Za-z0-9_.-]+)")
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# The resource id `az ml ... show` prints as `id`: azureml:/subscriptions/.../models/<name>/versions/<v>.
+_LONG_REFERENCE = re.compile(
+    r"(azureml:)?/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.MachineLearningServices/"
+    r"workspaces/[^/\s]+/(models|environments|data|components)/[^/\s]+/versions/[^/\s]+",
+    re.IGNORECASE,
+)
 
 
 def check_reference(value: str, what: str, local_hint: str, *, any_uri: bool = False) -> str:
-    """Accept `azureml:name:version`, `azureml:name@label`, `azureml://...` (and other URIs if asked)."""
+    """Accept `azureml:name:version`, `azureml:name@label`, the resource id form, `azureml://...` (and
+    other URIs if asked)."""
     if _SHORT_REFERENCE.fullmatch(value) or (value.startswith("azureml://") and _URI.fullmatch(value)):
+        return value
+    if _LONG_REFERENCE.fullmatch(value):
         return value
     if any_uri and _URI.fullmatch(value):
         return value

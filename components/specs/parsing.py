@@ -16,6 +16,7 @@ from components.errors import (
     problems_from_validation_error,
     unknown_key_message,
 )
+from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
 from components.specs.base import Spec
 from components.specs.batch import (
     BatchEndpointSpec,
@@ -32,6 +33,9 @@ AnySpec = (
     | ModelBatchDeploymentSpec
     | PipelineComponentBatchDeploymentSpec
     | AmlComputeSpec
+    | ModelAssetSpec
+    | EnvironmentAssetSpec
+    | DataAssetSpec
 )
 
 

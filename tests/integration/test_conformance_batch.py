@@ -1,10 +1,12 @@
 """azureml-examples' heart classifier batch deployment (../shared/conformance) run as a batch job here.
 
-The endpoint, deployment and data asset files are used as published, with three overrides that
-say what we do instead: the model path instead of the registered `azureml:heart-classifier-mlflow`
-(registered assets are another issue), our own driver (../shared holds no code) and our own
-environment (the model's pins have no wheels for the image's Python). The predictions must be
-the model's own, as the deployment's image computes them when the pipeline is called directly.
+The endpoint, deployment and data asset files are used as published. The deployment's
+`azureml:heart-classifier-mlflow@latest` resolves to the model registered in the stack config, as the
+walkthrough's `az ml model create --name heart-classifier-mlflow --type mlflow_model --path
+deployment-custom/model` registers it. Two overrides say what we do instead: our own driver
+(../shared holds no code) and our own environment (the model's pins have no wheels for the image's
+Python). The predictions must be the model's own, as the deployment's image computes them when the
+pipeline is called directly.
 """
 
 from __future__ import annotations
@@ -37,18 +39,15 @@ def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset() -> None:
         "image": environments.DEFAULT_BASE_IMAGE,
         "conda_file": str(OURS / "environment" / "conda.yaml"),
     }
-    deployment = {
-        "file": str(deployment_file),
-        "model": {"path": str(model)},
-        "environment": environment,
-        **code_override(deployment_file),
-    }
+    deployment = {"file": str(deployment_file), "environment": environment, **code_override(deployment_file)}
+    registered = {"name": "heart-classifier-mlflow", "type": "mlflow_model", "path": str(model)}
     # The deployment runs on `azureml:batch-cluster`: the examples' basic cluster under that name.
     cluster = {"file": str(CLUSTERS / "cluster-basic.yml"), "name": "batch-cluster"}
     # As the walkthrough's `az ml batch-endpoint update --set defaults.deployment_name=...` does.
     default = {"deployment_name": "classifier-xgboost-custom"}
     endpoint = {"file": str(HEART / "endpoint.yml"), "defaults": default}
-    serving = {"computes": [cluster], "endpoints": [endpoint], "deployments": [deployment]}
+    serving = {"models": [registered], "computes": [cluster], "endpoints": [endpoint]}
+    serving["deployments"] = [deployment]
     stack = TempStack.create(local_stack(serving))
     try:
         stack.up()

@@ -35,16 +35,42 @@ def _deployment(name: str) -> dict[str, Any]:
     return {"file": str(path), **code_override(path)}
 
 
+def _registered_assets() -> dict[str, Any]:
+    """What the sample's README registers before deploying the `-with-registered-assets` files:
+    `az ml model create -n my-model -v 1 -p ../../model-1/model` (and v2 from model-2), and
+    `az ml environment create -n my-env -v 1 --conda-file ../../model-1/environment/conda.yaml
+    --image mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest`, as stack config entries."""
+    model = {"name": "my-model", "path": str(CONFORMANCE / "model-1" / "model"), "version": 1}
+    return {
+        "models": [model, {**model, "version": 2, "path": str(CONFORMANCE / "model-2" / "model")}],
+        "environments": [
+            {
+                "name": "my-env",
+                "version": 1,
+                "conda_file": str(CONFORMANCE / "model-1" / "environment" / "conda.yaml"),
+                "image": "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest",
+            }
+        ],
+    }
+
+
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=ABSENT)
-def test_safe_rollout_pair_answers_like_azure() -> None:
+@pytest.mark.parametrize("variant", ["", "-with-registered-assets"])
+def test_safe_rollout_pair_answers_like_azure(variant: str) -> None:
+    serving: dict[str, Any] = {
+        # The files as published; only the traffic split of the walkthrough's second step and (in
+        # _deployment) our scripts are added.
+        "endpoints": [{"file": str(SAMPLE / "endpoint.yml"), "traffic": {"blue": 90, "green": 10}}],
+        "deployments": [
+            _deployment(f"blue-deployment{variant}.yml"),
+            _deployment(f"green-deployment{variant}.yml"),
+        ],
+    }
+    if variant:
+        serving.update(_registered_assets())
     config = {
         "mlendpoints:target": "local",
-        "mlendpoints:serving": {
-            # The files as published; only the traffic split of the walkthrough's second step and (in
-            # _deployment) our scripts are added.
-            "endpoints": [{"file": str(SAMPLE / "endpoint.yml"), "traffic": {"blue": 90, "green": 10}}],
-            "deployments": [_deployment("blue-deployment.yml"), _deployment("green-deployment.yml")],
-        },
+        "mlendpoints:serving": serving,
         "mlendpoints:quota": {"total_cores": 16, "total_memory_gb": 64},
     }
     stack = TempStack.create(config)

@@ -1,0 +1,244 @@
+"""The stack's local asset registry: the models, environments and data assets its config declares,
+and Azure ML's references to them resolved as Azure resolves them.
+
+Azure ML keeps registered assets in the workspace (`az ml model create -f model.yml`) and deployments
+name them: `azureml:<name>:<version>`, `azureml:<name>@latest`, or the long resource id
+`azureml:/subscriptions/.../workspaces/<ws>/models/<name>/versions/<version>`. Off Azure the stack
+config is the workspace: asset YAML files listed under `models`, `environments`, `data` (or `files`)
+are registered, and references resolve against them before any target sees a deployment. Shared
+registries (`azureml://registries/...`, e.g. curated environments) are not local: those references
+stay, and the target check refuses them with its own message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from components.azureml_yaml import Document
+from components.errors import Problem
+from components.specs import EnvironmentSpec, ModelSpec
+from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
+
+AssetKind = Literal["model", "environment", "data"]
+AssetSpec = ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec
+# Stack config key of each kind (where a user registers one).
+CONFIG_KEY: Mapping[AssetKind, str] = MappingProxyType(
+    {"model": "models", "environment": "environments", "data": "data"}
+)
+_LATEST = "latest"
+
+_SHORT = re.compile(
+    r"azureml:(?P<name>[A-Za-z0-9_][A-Za-z0-9_.-]*)"
+    r"(?::(?P<version>[A-Za-z0-9_.-]+)|@(?P<label>[A-Za-z0-9_.-]+))"
+)
+# The ARM id form, as `az ml ... show` prints `id` (also accepted without the leading `azureml:`).
+_LONG = re.compile(
+    r"(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/"
+    r"workspaces/[^/]+/(?P<kind>models|environments|data)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+    re.IGNORECASE,
+)
+_LONG_KIND: Mapping[str, AssetKind] = MappingProxyType(
+    {"models": "model", "environments": "environment", "data": "data"}
+)
+
+
+class AssetLookupError(LookupError):
+    """A reference that names no registered asset; the message says what is registered."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A workspace reference: a name with a version, or with a label (only `latest` exists locally)."""
+
+    name: str
+    version: str | None = None
+    label: str | None = None
+
+    def __str__(self) -> str:
+        return f"azureml:{self.name}:{self.version}" if self.version else f"azureml:{self.name}@{self.label}"
+
+
+def parse_reference(value: str, kind: AssetKind) -> Reference | None:
+    """The workspace reference in `value`; None for anything else (a shared registry, a cloud URI).
+
+    ValueError when the long form names another kind of asset than `kind`.
+    """
+    text = value.strip()
+    short = _SHORT.fullmatch(text)
+    if short:
+        return Reference(short["name"], short["version"], short["label"])
+    long = _LONG.fullmatch(text)
+    if long:
+        named = _LONG_KIND[long["kind"].lower()]
+        if named != kind:
+            raise ValueError(f"{value!r} is the id of a registered {named}, not of a {kind}")
+        return Reference(long["name"], long["version"])
+    return None
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order: "10" after "9", "1.10" after "1.9"; numbers before words at the same place."""
+    parts = re.findall(r"\d+|[^\d.]+", version)
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One registered asset version and where it was declared (for messages)."""
+
+    kind: AssetKind
+    spec: AssetSpec
+    where: str  # "file:line", or the stack config entry
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    def for_deployment(self) -> ModelSpec | EnvironmentSpec:
+        """The spec a deployment's `model`/`environment` takes: the registered one, inline."""
+        if isinstance(self.spec, ModelAssetSpec):
+            return ModelSpec.model_validate(self.spec.model_dump(exclude_none=True))
+        if isinstance(self.spec, EnvironmentAssetSpec):
+            return EnvironmentSpec.model_validate(self.spec.model_dump(exclude_none=True))
+        raise TypeError(f"a {self.kind} asset is not used by deployments")
+
+
+@dataclass
+class AssetRegistry:
+    """Registered assets by kind and name, then version."""
+
+    _assets: dict[tuple[AssetKind, str], dict[str, Registered]] = field(default_factory=dict)
+
+    def register(self, asset: Registered) -> Registered | None:
+        """Add an asset version; the one already there when it differs (versions never change)."""
+        versions = self._assets.setdefault((asset.kind, asset.name), {})
+        known = versions.get(asset.version)
+        if known is None:
+            versions[asset.version] = asset
+            return None
+        return None if known.spec == asset.spec else known
+
+    def names(self, kind: AssetKind) -> list[str]:
+        return sorted(name for (known, name) in self._assets if known == kind)
+
+    def versions(self, kind: AssetKind, name: str) -> list[str]:
+        return sorted(self._assets.get((kind, name), {}), key=version_key)
+
+    def entries(self) -> list[Registered]:
+        return [
+            asset
+            for key in sorted(self._assets)
+            for _, asset in sorted(self._assets[key].items(), key=lambda item: version_key(item[0]))
+        ]
+
+    def resolve(self, kind: AssetKind, reference: Reference) -> Registered:
+        """The asset a reference names (`@latest`: the highest version); AssetLookupError otherwise."""
+        versions = self._assets.get((kind, reference.name))
+        if not versions:
+            names = ", ".join(self.names(kind)) or "none"
+            raise AssetLookupError(
+                f"no {kind} named {reference.name!r} is registered in this stack "
+                f"({CONFIG_KEY[kind]}: {names}); "
+                f"register it by listing its YAML file (`$schema: "
+                f"https://azuremlschemas.azureedge.net/latest/{kind}.schema.json`, name, version, path) "
+                f"under `{CONFIG_KEY[kind]}:` in the stack config, as `az ml {kind} create -f` does"
+            )
+        if reference.label is not None:
+            if reference.label != _LATEST:
+                raise AssetLookupError(
+                    f"{reference}: label {reference.label!r} is not known locally; only @latest (the highest "
+                    f"version: {self.versions(kind, reference.name)[-1]}) is, or name a version"
+                )
+            return versions[self.versions(kind, reference.name)[-1]]
+        assert reference.version is not None
+        found = versions.get(reference.version)
+        if found is None:
+            listed = ", ".join(self.versions(kind, reference.name))
+            raise AssetLookupError(
+                f"{kind} {reference.name!r} has no version {reference.version!r} (registered: {listed})"
+            )
+        return found
+
+
+def _kind_of(spec: object) -> AssetKind | None:
+    if isinstance(spec, ModelAssetSpec):
+        return "model"
+    if isinstance(spec, EnvironmentAssetSpec):
+        return "environment"
+    if isinstance(spec, DataAssetSpec):
+        return "data"
+    return None
+
+
+def build_registry(documents: Iterable[Document]) -> tuple[AssetRegistry, list[Problem]]:
+    """Register every asset document; a second, different definition of a name:version is a problem."""
+    registry = AssetRegistry()
+    problems: list[Problem] = []
+    for document in documents:
+        kind = _kind_of(document.spec)
+        if kind is None:
+            continue
+        source = document.source
+        line = source.line_of(())
+        where = f"{source.file}:{line}" if source.file and line else (source.file or "the stack config")
+        spec = document.spec
+        assert isinstance(spec, ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec)
+        known = registry.register(Registered(kind, spec, where))
+        if known is not None:
+            problems.append(
+                source.problem(
+                    ("version",),
+                    f"{kind} {spec.name}:{spec.version} is already registered with different content (in "
+                    f"{known.where}); a registered version never changes, as on Azure: give this one a new "
+                    f"version",
+                )
+            )
+    return registry, problems
+
+
+# Deployment fields that may name a registered asset, and the kind they name.
+_REFERENCING_FIELDS: tuple[tuple[str, AssetKind], ...] = (("model", "model"), ("environment", "environment"))
+
+
+@dataclass
+class Resolved:
+    """Documents with their workspace references replaced by the registered assets."""
+
+    documents: list[Document]
+    problems: list[Problem]
+    # (document, field) of each reference that could not be resolved (its problem says why): the
+    # target check does not refuse the same reference a second time.
+    unresolved: list[tuple[Document, str]]
+
+
+def resolve_documents(documents: Iterable[Document], registry: AssetRegistry) -> Resolved:
+    """Replace each deployment's `azureml:` model and environment references by the registered specs."""
+    result = Resolved([], [], [])
+    for document in documents:
+        spec, updates, failed = document.spec, {}, []
+        for field_name, kind in _REFERENCING_FIELDS:
+            value = getattr(spec, field_name, None)
+            reference_text = getattr(value, "reference", None)
+            if _kind_of(spec) is not None or not isinstance(reference_text, str):
+                continue
+            try:
+                reference = parse_reference(reference_text, kind)
+                if reference is None:
+                    continue  # a shared registry or a cloud URI: the target check decides
+                updates[field_name] = registry.resolve(kind, reference).for_deployment()
+            except (AssetLookupError, ValueError) as error:
+                result.problems.append(document.source.problem((field_name,), str(error)))
+                failed.append(field_name)
+        if updates:
+            document = Document(spec.model_copy(update=updates), document.source)
+        result.documents.append(document)
+        result.unresolved += [(document, field_name) for field_name in failed]
+    return result
