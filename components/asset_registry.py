@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from components.azureml_yaml import Document
-from components.errors import Problem
+from components.errors import Problem, format_loc
 from components.specs import EnvironmentSpec, ModelSpec
 from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
 
@@ -178,6 +178,13 @@ def _kind_of(spec: object) -> AssetKind | None:
     return None
 
 
+def _where(file: str | None, line: int | None, entry: str) -> str:
+    """`file:line`, or the stack config entry (`stack config models[0]`) of an inline definition."""
+    if file and line:
+        return f"{file}:{line}"
+    return " ".join(part for part in (file or "stack config", entry) if part)
+
+
 def build_registry(documents: Iterable[Document]) -> tuple[AssetRegistry, list[Problem]]:
     """Register every asset document; a second, different definition of a name:version is a problem."""
     registry = AssetRegistry()
@@ -188,7 +195,7 @@ def build_registry(documents: Iterable[Document]) -> tuple[AssetRegistry, list[P
             continue
         source = document.source
         line = source.line_of(())
-        where = f"{source.file}:{line}" if source.file and line else (source.file or "the stack config")
+        where = _where(source.file, line, format_loc(source.root))
         spec = document.spec
         assert isinstance(spec, ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec)
         known = registry.register(Registered(kind, spec, where))

@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pydantic
 
+from components.asset_versions import AssetRegistry, AssetRegistryArgs, registered_assets
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
 from components.datastores import resolve_datastores
 from components.errors import SpecError
@@ -87,13 +88,19 @@ def main() -> None:
             field="target",
             file="stack config",
         )
+    assets = registered_assets(stack.documents)
+    # A registered version whose content changed fails the preview before anything else is applied.
+    registry = AssetRegistry("assets", AssetRegistryArgs(assets)) if assets else None
     quota = QuotaCheck(
         "quota",
         QuotaCheckArgs(
             demands=demands_from_stack(stack, target),
             limits=QuotaLimits(**(config.get_object("quota") or {})),
         ),
+        pulumi.ResourceOptions(depends_on=[registry] if registry else []),
     )
+    if registry is not None:
+        pulumi.export("assets", registry.registered)
     cache = Path(os.environ.get("MLENDPOINTS_CACHE", Path.home() / ".cache" / "mlendpoints"))
     local = LocalTarget(
         state_dir=cache / "endpoints" / f"{pulumi.get_project()}-{pulumi.get_stack()}",
