@@ -145,7 +145,20 @@ class AssetRegistry(pulumi.ComponentResource):
             )
             registered.setdefault(asset.kind, []).append(f"{asset.name}:{asset.version}")
         self.registered = registered
-        self.register_outputs({"registered": registered})
+        self.data = data_assets(args.assets)
+        self.register_outputs({"registered": registered, "data": self.data})
+
+
+def data_assets(assets: Iterable[Registered]) -> dict[str, dict[str, dict[str, str]]]:
+    """Registered data assets as `mle batch invoke --input azureml:<name>@latest` reads them from the
+    stack's outputs: name -> version -> {type, path (a host path) or uri (a datastore URI)}."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for asset in assets:
+        spec = asset.spec
+        if isinstance(spec, DataAssetSpec):
+            where = {"path": str(spec.path)} if spec.path is not None else {"uri": str(spec.uri)}
+            found.setdefault(spec.name, {})[spec.version] = {"type": spec.type, **where}
+    return found
 
 
 def registered_assets(documents: Iterable[Document]) -> tuple[Registered, ...]:

@@ -25,11 +25,17 @@ from serving.batch.controller.invoke import JOB_NAME
 
 
 def _endpoint_for(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    name, ep, _ = _endpoint_and_outputs(args)
+    return name, ep
+
+
+def _endpoint_and_outputs(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
     job = getattr(args, "job", None)
     if job is not None and not JOB_NAME.match(job):  # it becomes a URL and a folder name
         raise CliError(f"{job!r} is not a job name (letters, digits, '-' and '_')")
     outputs = endpoint_cli.stack_outputs(args.stack, secrets=True)
-    return pick_batch_endpoint(outputs, args.endpoint)
+    name, ep = pick_batch_endpoint(outputs, args.endpoint)
+    return name, ep, outputs
 
 
 def _interrupted(name: str) -> int:
@@ -52,7 +58,7 @@ def _follow(api: JobsApi, name: str, folders: Mapping[str, Path]) -> int:
 
 
 def invoke(args: argparse.Namespace) -> int:
-    name, ep = _endpoint_for(args)
+    name, ep, outputs = _endpoint_and_outputs(args)
     folders = datastore_folders(ep)
     flags = {
         "mini_batch_size": args.mini_batch_size,
@@ -61,7 +67,10 @@ def invoke(args: argparse.Namespace) -> int:
     }
     overrides = parse_overrides(args.set or [], flags)
     output = resolve_output(args.output_path, folders) if args.output_path else None
-    data = resolve_input(args.input, args.input_type, folders)
+    registered = outputs.get("assets.data")
+    data = resolve_input(
+        args.input, args.input_type, folders, data_assets=registered if isinstance(registered, dict) else {}
+    )
     if data.source is not None:
         done = "uploaded" if data.copied else "already uploaded"
         files = f"{data.files} file{'s' * (data.files != 1)}"
@@ -203,7 +212,10 @@ def add_parser(sub: Any) -> None:
     i = cmds.add_parser("invoke", help="start a job on a batch endpoint; prints the job name")
     i.add_argument("endpoint", nargs="?", help="batch endpoint (default: the stack's only one)")
     i.add_argument(
-        "--input", required=True, help=f"local file or folder, data asset YAML, or {DATASTORE_URI}"
+        "--input",
+        required=True,
+        help=f"local file or folder, data asset YAML, a registered data asset (azureml:<name>@latest), "
+        f"or {DATASTORE_URI}",
     )
     i.add_argument("--input-type", choices=sorted(_KINDS), help="default: what --input is")
     i.add_argument("--deployment", help="run on this deployment (default: the endpoint's default)")

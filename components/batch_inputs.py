@@ -10,9 +10,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from components.asset_registry import parse_reference, version_key
 from components.batch_datastore_paths import DATASTORE_URI, _parse, datastore_uri, host_path
 from components.endpoint_cli import CliError
 from serving.batch.protocol import DEFAULT_DATASTORE
@@ -128,8 +130,9 @@ def _refuse_uri(value: str, what: str) -> None:
         )
     if lowered.startswith("azureml:") and not lowered.startswith("azureml://"):
         raise CliError(
-            f"{what} {value}: data asset references are not resolved locally; pass the asset's YAML "
-            f"file, a local path or {DATASTORE_URI}"
+            f"{what} {value}: not a data asset reference this stack can resolve "
+            f"(azureml:<name>:<version> or azureml:<name>@latest); pass the asset's YAML file, a local "
+            f"path or {DATASTORE_URI}"
         )
     if not lowered.startswith("azureml://"):
         raise CliError(f"{what} {value}: unsupported URI; pass a local path or {DATASTORE_URI}")
@@ -187,19 +190,63 @@ def _local_kind(path: Path, input_type: str | None, what: str) -> str:
     return "UriFolder"
 
 
+def registered_data(value: str, data_assets: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A registered data asset reference (`azureml:<name>:<version>`, `@latest`, the resource id)
+    -> (its host path or datastore URI, its type), from the stack's `assets.data` output; None when
+    `value` is no such reference."""
+    try:
+        reference = parse_reference(value, "data")
+    except ValueError as error:
+        raise CliError(f"--input {value}: {error}") from None
+    if reference is None:
+        return None
+    versions = data_assets.get(reference.name)
+    if not isinstance(versions, Mapping) or not versions:
+        known = ", ".join(sorted(data_assets)) or "none"
+        raise CliError(
+            f"--input {value}: no data asset named {reference.name!r} is registered in this stack "
+            f"(data: {known}); register it under `data:` in the stack config and run `make up`"
+        )
+    ordered_versions = sorted(versions, key=version_key)
+    if reference.label is not None:
+        if reference.label != "latest":
+            raise CliError(f"--input {value}: only the label @latest is known locally")
+        version = ordered_versions[-1]
+    else:
+        version = str(reference.version)
+        if version not in versions:
+            listed = ", ".join(ordered_versions)
+            raise CliError(
+                f"--input {value}: data asset {reference.name!r} has no version {version!r} ({listed})"
+            )
+    entry = versions[version]
+    kind = str(entry.get("type") or "uri_folder")
+    if kind not in _KINDS:
+        raise CliError(
+            f"--input {value}: data asset type {kind!r} is not supported; use uri_folder or uri_file"
+        )
+    return str(entry.get("path") or entry.get("uri")), kind
+
+
 def resolve_input(
-    value: str, input_type: str | None, folders: Mapping[str, Path], cwd: Path | None = None
+    value: str,
+    input_type: str | None,
+    folders: Mapping[str, Path],
+    cwd: Path | None = None,
+    data_assets: Mapping[str, Any] | None = None,
 ) -> ResolvedInput:
     """`--input` as `az ml batch-endpoint invoke` takes it: a local path or data asset YAML (uploaded
-    to the default datastore), or a datastore URI (passed through)."""
-    if _SCHEME.match(value) and not Path(value).exists():
+    to the default datastore), a registered data asset of the stack (`azureml:<name>@latest`), or a
+    datastore URI (passed through)."""
+    registered = registered_data(value, data_assets or {})
+    if registered is None and _SCHEME.match(value) and not Path(value).exists():
         _refuse_uri(value, "--input")
         return _datastore_input(value, input_type, folders)
     path = (cwd or Path.cwd()) / Path(value).expanduser()
     what = f"--input {value}"
-    if not path.exists():
+    if registered is None and not path.exists():
         raise CliError(f"{what}: no such file or folder (or pass {DATASTORE_URI})")
-    asset = load_data_asset(path) if path.is_file() else None
+    asset = registered or (load_data_asset(path) if path.is_file() else None)
     if asset is not None:
         target, kind = asset
         if input_type is not None and input_type != kind:

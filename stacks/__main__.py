@@ -101,6 +101,8 @@ def main() -> None:
     )
     if registry is not None:
         pulumi.export("assets", registry.registered)
+        # Registered data assets, for `mle batch invoke --input azureml:<name>@latest`.
+        pulumi.export("assets.data", registry.data)
     cache = Path(os.environ.get("MLENDPOINTS_CACHE", Path.home() / ".cache" / "mlendpoints"))
     local = LocalTarget(
         state_dir=cache / "endpoints" / f"{pulumi.get_project()}-{pulumi.get_stack()}",

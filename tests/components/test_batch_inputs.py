@@ -156,8 +156,9 @@ def test_local_inputs_are_uploaded_and_sent_as_datastore_uris(tmp_path: Path, st
     [
         ("https://pipelinedata.blob.core.windows.net/sampledata/mnist", "web and cloud URIs"),
         ("wasbs://c@a.blob.core.windows.net/x", "web and cloud URIs"),
-        ("azureml:heart-dataset-unlabeled:1", "data asset references are not resolved locally"),
-        ("azureml:heart-dataset-unlabeled@latest", "data asset references are not resolved locally"),
+        ("azureml:heart-dataset-unlabeled:1", "no data asset named 'heart-dataset-unlabeled' is registered"),
+        ("azureml:heart-dataset-unlabeled@latest", "register it under `data:` in the stack config"),
+        ("azureml:not a reference", "not a data asset reference this stack can resolve"),
         ("s3://bucket/key", "unsupported URI"),
     ],
 )
@@ -179,6 +180,32 @@ def test_datastore_uris_pass_through_and_their_kind_comes_from_what_is_there(tmp
     assert resolve_input("azureml://datastores/other/paths/x", "uri_file", folders).kind == "UriFile"
     with pytest.raises(CliError, match="nothing at"):
         resolve_input("azureml://datastores/workspaceblobstore/paths/missing", None, folders)
+
+
+def test_registered_data_assets_resolve_from_the_stacks_outputs(tmp_path: Path, store: Path) -> None:
+    folders = {"workspaceblobstore": store}
+    old = _tree(tmp_path / "v1", {"a.csv": "1"})
+    new = _tree(tmp_path / "v10", {"a.csv": "1", "b.csv": "2"})
+    registered = {
+        "heart": {
+            "1": {"type": "uri_folder", "path": str(old)},
+            "10": {"type": "uri_folder", "path": str(new)},
+            "2": {"type": "uri_file", "path": str(old / "a.csv")},
+        },
+        "remote": {"1": {"type": "uri_folder", "uri": "azureml://datastores/workspaceblobstore/paths/in"}},
+    }
+    latest = resolve_input("azureml:heart@latest", None, folders, data_assets=registered)
+    assert (latest.source, latest.files, latest.kind) == (new, 2, "UriFolder")  # 10 is after 2
+    assert resolve_input("azureml:heart:2", None, folders, data_assets=registered).kind == "UriFile"
+    _tree(store, {"in/x.csv": "1"})
+    remote = resolve_input("azureml:remote:1", None, folders, data_assets=registered)
+    assert remote == ResolvedInput("azureml://datastores/workspaceblobstore/paths/in", "UriFolder")
+    with pytest.raises(CliError, match=r"has no version '3' \(1, 2, 10\)"):
+        resolve_input("azureml:heart:3", None, folders, data_assets=registered)
+    with pytest.raises(CliError, match="only the label @latest is known locally"):
+        resolve_input("azureml:heart@prod", None, folders, data_assets=registered)
+    with pytest.raises(CliError, match=r"no data asset named 'other' .*\(data: heart, remote\)"):
+        resolve_input("azureml:other@latest", None, folders, data_assets=registered)
 
 
 def test_a_data_asset_yaml_resolves_its_path_against_its_own_folder(tmp_path: Path, store: Path) -> None:

@@ -11,9 +11,7 @@ pipeline is called directly.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import uuid
 
 import pytest
 import yaml
@@ -23,7 +21,7 @@ from components.azureml_yaml import load_yaml_document
 from tests.conformance_scripts import ABSENT, ENDPOINTS, STAND_INS, code_override
 from tests.integration.batch_client import BatchEndpointClient
 from tests.integration.fixtures.tiny_endpoint import local_stack
-from tests.integration.pulumi_stack import TempStack
+from tests.integration.pulumi_stack import REPO, TempStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 HEART = ENDPOINTS / "batch" / "deploy-models" / "heart-classifier-mlflow"
@@ -46,19 +44,24 @@ def test_heart_classifier_custom_driver_scores_the_unlabeled_dataset() -> None:
     # As the walkthrough's `az ml batch-endpoint update --set defaults.deployment_name=...` does.
     default = {"deployment_name": "classifier-xgboost-custom"}
     endpoint = {"file": str(HEART / "endpoint.yml"), "defaults": default}
-    serving = {"models": [registered], "computes": [cluster], "endpoints": [endpoint]}
+    # The data asset registered from its own file, as `az ml data create -f heart-dataset-unlabeled.yml`.
+    data_asset = str(HEART / "heart-dataset-unlabeled.yml")
+    serving = {"models": [registered], "data": [data_asset], "computes": [cluster], "endpoints": [endpoint]}
     serving["deployments"] = [deployment]
     stack = TempStack.create(local_stack(serving))
     try:
         stack.up()
         client = BatchEndpointClient.from_outputs(stack.outputs(show_secrets=True), "heart-classifier-batch")
-        # The data asset, as `mle batch invoke --input heart-dataset-unlabeled.yml` uploads it.
         asset = yaml.safe_load((HEART / "heart-dataset-unlabeled.yml").read_text())
         data = HEART / asset["path"]
-        folder = f"it-inputs/{uuid.uuid4().hex[:12]}/heart"
-        shutil.copytree(data, client.datastore / folder)
-        uri = f"azureml://datastores/workspaceblobstore/paths/{folder}"
-        job = client.wait(client.invoke(uri)["name"], deadline_s=600)
+        # As the walkthrough invokes it: `az ml batch-endpoint invoke ... --input azureml:<asset>@latest`.
+        mle = [str(REPO / "scripts" / "mle"), "--stack", stack.name, "batch", "invoke"]
+        invoked = subprocess.run(
+            [*mle, "heart-classifier-batch", "--input", "azureml:heart-dataset-unlabeled@latest"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert f"input {data.resolve()} (4 files" in invoked.stderr, invoked.stderr
+        job = client.wait(invoked.stdout.strip(), deadline_s=600)
         assert job["properties"]["status"] == "Completed", job
         rows = client.output_lines(job)
         assert len(rows) == sum(len(p.read_text().splitlines()) - 1 for p in data.glob("*.csv"))
