@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import yaml
 
-from components import environments, skus
+from components import environments, mlflow_models, skus
 from components.errors import Loc, Problem, Source, SpecError, format_loc, show
 from components.specs import (
     AmlComputeSpec,
@@ -630,7 +630,10 @@ def _autoscale_warning(document: Document, target: str) -> None:
 
 def _environment_problems(document: Document, target: str | None, check_paths: bool) -> list[Problem]:
     """The deployment's environment planned as its image will be: conda file problems, before `pulumi up`."""
-    environment = getattr(document.spec, "environment", None)
+    spec = document.spec
+    environment = getattr(spec, "environment", None)
+    if environment is None and isinstance(spec, OnlineDeploymentSpec | ModelBatchDeploymentSpec):
+        return _no_code_problems(document, spec)
     if not isinstance(environment, EnvironmentSpec) or environment.reference is not None:
         return []  # off Azure, a registered environment is refused by _asset_problems already
     if environment.build is not None:
@@ -648,6 +651,26 @@ def _environment_problems(document: Document, target: str | None, check_paths: b
         environments.plan_for_spec(environment)
     except environments.EnvironmentMappingError as error:
         return [document.source.problem(("environment",), str(error))]
+    return []
+
+
+def _no_code_problems(
+    document: Document, spec: OnlineDeploymentSpec | ModelBatchDeploymentSpec
+) -> list[Problem]:
+    """A deployment without an environment: an MLflow model's own, planned now (no-code deployment)."""
+    if spec.model is not None and spec.model.reference is not None:
+        return []  # a registered model: resolved (and checked again) before a target sees it
+    if not mlflow_models.is_no_code(spec):
+        kind = spec.model.type if spec.model is not None else "no"
+        message = (
+            f"required: the model is a {kind} model, and only MLflow models (`type: mlflow_model`) "
+            "deployed without code_configuration bring their own environment"
+        )
+        return [document.source.problem(("environment",), message)]
+    try:
+        mlflow_models.plan_for_deployment(spec)
+    except environments.EnvironmentMappingError as error:
+        return [document.source.problem(("model",), str(error))]
     return []
 
 

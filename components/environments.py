@@ -353,6 +353,12 @@ def _finish(requirements: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(kept.values()), warnings
 
 
+def requirement_name(line: str) -> str:
+    """The project a requirement line names, as written (`scikit-learn` of `scikit-learn==1.2; ...`)."""
+    matched = _NAME.match(line)
+    return matched.group(1) if matched else line.strip()
+
+
 def _project(line: str) -> str:
     matched = _NAME.match(line)
     return canonical_name(matched.group(1)) if matched else line

@@ -200,8 +200,11 @@ class OnlineDeploymentSpec(Spec):
         default=None, description="Custom containers: where the model is mounted."
     )
     code_configuration: CodeConfiguration | None = Field(default=None, description="Scoring code and script.")
-    environment: EnvironmentSpec = Field(
-        description="Image/conda file, build context or registered environment."
+    environment: EnvironmentSpec | None = Field(
+        default=None,
+        validate_default=True,
+        description="Image/conda file, build context or registered environment (MLflow models without "
+        "code_configuration bring their own: a no-code deployment).",
     )
     environment_variables: TextMap = Field(default_factory=dict, description="Extra environment variables.")
     instance_type: str | None = Field(
@@ -236,6 +239,21 @@ class OnlineDeploymentSpec(Spec):
         if value is not None and kind is not None and value != kind:
             raise ValueError(
                 f"`type: {value}` in a {kind} deployment file; use the {value} deployment `$schema`"
+            )
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _needed_unless_mlflow(cls, value: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        no_code = (
+            model is not None and model.type == "mlflow_model" and info.data.get("code_configuration") is None
+        )
+        # A registered model (a reference) is checked once it is resolved (asset_registry).
+        if value is None and not no_code and not (model is not None and model.reference is not None):
+            raise ValueError(
+                "required unless the model is an MLflow model deployed without code_configuration "
+                "(`model: {path: ./model, type: mlflow_model}`)"
             )
         return value
 

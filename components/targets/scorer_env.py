@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components import mlflow_models
 from components.specs import ModelBatchDeploymentSpec, OnlineDeploymentSpec
 from components.targets.serving_layout import CODE_MOUNT, MODELS_ROOT, SCORER_PORT
 
@@ -22,6 +23,10 @@ def app_env(spec: OnlineDeploymentSpec | ModelBatchDeploymentSpec) -> dict[str, 
     if spec.code_configuration is not None:
         env["AML_APP_ROOT"] = CODE_MOUNT
         env["AZUREML_ENTRY_SCRIPT"] = spec.code_configuration.scoring_script
+    elif mlflow_models.is_no_code(spec):
+        # The image's own scoring script or batch driver for MLflow models (serving/mlflow_nocode/).
+        env["AML_APP_ROOT"] = mlflow_models.NO_CODE_ROOT
+        env["AZUREML_ENTRY_SCRIPT"] = mlflow_models.entry_script(spec)
     return env
 
 

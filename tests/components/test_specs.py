@@ -270,7 +270,11 @@ def test_wrong_types_are_named() -> None:
 
 def test_required_keys() -> None:
     found = problems_of(OnlineDeploymentSpec, {"name": "blue"})
-    assert "endpoint_name: required" in found and "environment: required" in found
+    assert "endpoint_name: required" in found
+    assert (
+        "environment: required unless the model is an MLflow model deployed without code_configuration "
+        "(`model: {path: ./model, type: mlflow_model}`)" in found
+    )
     assert "instance_type: required for managed deployments (a VM size such as Standard_DS3_v2)" in found
     assert "instance_count: required for managed deployments (1 or more)" in found
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import environments
+from components import environments, mlflow_models
 from components.specs import OnlineDeploymentSpec, OnlineEndpointSpec
 from components.targets import scorer_env
 from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
@@ -78,7 +78,7 @@ def layers(spec: OnlineDeploymentSpec) -> dict[str, str]:
 def deployment_image_plan(
     target: KubernetesTarget, spec: OnlineDeploymentSpec
 ) -> environments.EnvironmentPlan:
-    return environments.plan_for_spec(spec.environment, base_image=target.base_image)
+    return mlflow_models.plan_for_deployment(spec, base_image=target.base_image)
 
 
 def deployment(

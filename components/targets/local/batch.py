@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components import environments
+from components import environments, mlflow_models
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.contracts import BatchDeploymentParts, BatchFront, EndpointBase
 from components.targets.local import batch_plan
@@ -23,13 +23,8 @@ if TYPE_CHECKING:
 
 
 def deployment_plan(target: LocalTarget, spec: ModelBatchDeploymentSpec) -> environments.EnvironmentPlan:
-    if spec.environment is None:
-        # MLflow no-code deployments (no environment) come with the registered-assets issue.
-        raise pulumi.RunError(
-            f"batch deployment {spec.name}: an environment is required on the local target "
-            "(MLflow no-code deployments are not supported yet)"
-        )
-    return environments.plan_for_spec(spec.environment, base_image=target.base_image)
+    # Its own environment, or its MLflow model's (a no-code deployment).
+    return mlflow_models.plan_for_deployment(spec, base_image=target.base_image)
 
 
 def deployment(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
-from components import environments
+from components import environments, mlflow_models
 from components.specs import BatchEndpointSpec, OnlineDeploymentSpec, OnlineEndpointSpec
 from components.targets.contracts import DeploymentParts, EndpointBase, EndpointFront
 from components.targets.endpoint_keys import EndpointKeys
@@ -45,7 +45,7 @@ def deployment(
     target: LocalTarget, parent: pulumi.Resource, name: str, spec: OnlineDeploymentSpec, base: EndpointBase
 ) -> DeploymentParts:
     """The deployment's image and `instance_count` scorer containers on the endpoint's network."""
-    plan = environments.plan_for_spec(spec.environment, base_image=target.base_image)
+    plan = mlflow_models.plan_for_deployment(spec, base_image=target.base_image)
     image_tag = environments.image_tag(plan)
     for warning in plan.warnings:
         pulumi.log.warn(f"deployment {spec.name}: {warning}", resource=parent)

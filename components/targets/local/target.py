@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pulumi
 
-from components import environments
+from components import environments, mlflow_models
 from components.specs import (
     AmlComputeSpec,
     BatchEndpointSpec,
@@ -39,9 +39,7 @@ class LocalTarget:
         return "local"
 
     def deployment_image(self, spec: OnlineDeploymentSpec) -> str:
-        return environments.image_tag(
-            environments.plan_for_spec(spec.environment, base_image=self.base_image)
-        )
+        return environments.image_tag(mlflow_models.plan_for_deployment(spec, base_image=self.base_image))
 
     def online_base(
         self, parent: pulumi.Resource, name: str, spec: OnlineEndpointSpec, key_rotation: int

@@ -1,0 +1,1 @@
+"""MLflow models deployed without code: the scoring script and batch driver the image serves them with."""

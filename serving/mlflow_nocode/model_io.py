@@ -1,0 +1,62 @@
+"""Shared by the no-code scoring script and batch driver: find and load the MLflow model, shape its output.
+
+Only imported inside images whose environment came from an MLflow model (mlflow-skinny, pandas).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+MLMODEL = "MLmodel"
+
+
+class InputError(ValueError):
+    """A request or file the model cannot take; the message says what shape was expected."""
+
+
+def model_folder(model_dir: str | None = None) -> Path:
+    """The folder with the MLmodel file under AZUREML_MODEL_DIR (Azure mounts the model folder inside it)."""
+    root = Path(model_dir or os.environ.get("AZUREML_MODEL_DIR") or ".")
+    if (root / MLMODEL).is_file():
+        return root
+    found = sorted(path.parent for path in root.glob(f"*/{MLMODEL}"))
+    if not found:
+        found = sorted(path.parent for path in root.rglob(MLMODEL))
+    if not found:
+        raise FileNotFoundError(
+            f"no {MLMODEL} file under AZUREML_MODEL_DIR={root}: not an MLflow model folder"
+        )
+    return found[0]
+
+
+def load_model(model_dir: str | None = None) -> Any:
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(str(model_folder(model_dir)))
+
+
+def column_names(model: Any) -> list[str] | None:
+    """Input column names from the model's signature, when it is column-based."""
+    signature = getattr(getattr(model, "metadata", None), "signature", None)
+    inputs = getattr(signature, "inputs", None)
+    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
+        return None
+    if getattr(inputs, "is_tensor_spec", lambda: False)():
+        return None
+    names: list[str] = inputs.input_names()
+    return names
+
+
+def to_jsonable(predictions: Any) -> Any:
+    """What Azure's MLflow scoring answers: arrays and series as lists, frames as records."""
+    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
+        return predictions.to_dict(orient="records")
+    if isinstance(predictions, dict):
+        return {key: to_jsonable(value) for key, value in predictions.items()}
+    if hasattr(predictions, "tolist"):
+        return predictions.tolist()
+    if isinstance(predictions, (list, tuple)):
+        return [to_jsonable(item) for item in predictions]
+    return predictions
