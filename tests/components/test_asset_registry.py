@@ -149,3 +149,17 @@ def test_references_to_shared_registries_stay_refused_off_azure() -> None:
 def test_the_registry_lists_entries_in_order() -> None:
     registry = AssetRegistry()
     assert registry.names("model") == [] and registry.entries() == []
+
+
+def test_a_registered_models_type_decides_whether_a_deployment_needs_code() -> None:
+    no_code = {"name": "nocode", "endpoint_name": "fixture-online", "model": "azureml:m@latest"}
+    no_code |= {"instance_type": "Standard_DS2_v2", "instance_count": 1}
+    mlflow = {"name": "m", "version": 1, "type": "mlflow_model", "path": "../assets/mlflow-model"}
+    stack = _stack(models=[mlflow], endpoints=["endpoint.yml"], deployments=[no_code])
+    resolved = stack.online_endpoint("fixture-online").deployment("nocode")
+    assert (
+        resolved.model is not None and resolved.model.type == "mlflow_model" and resolved.environment is None
+    )
+    custom = {**mlflow, "type": "custom_model", "path": "../assets/model"}
+    found = _problems(models=[custom], endpoints=["endpoint.yml"], deployments=[no_code])
+    assert len(found) == 1 and "environment: required: the model is a custom_model model" in found[0], found
