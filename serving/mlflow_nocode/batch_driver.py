@@ -12,17 +12,19 @@ import io
 import os
 from typing import Any
 
-from serving.mlflow_nocode.model_io import InputError, column_names, load_model
+from serving.mlflow_nocode.model_io import InputError, column_names, column_types, conform, load_model
 
 model: Any = None
 columns: list[str] | None = None
+types: dict[str, Any] = {}
 _READERS = {".csv": "read_csv", ".parquet": "read_parquet", ".pq": "read_parquet"}
 
 
 def init():
-    global model, columns
+    global model, columns, types
     model = load_model()
     columns = column_names(model)
+    types = column_types(model)
 
 
 def _read(path):
@@ -54,7 +56,7 @@ def run(mini_batch):
     for path in mini_batch:
         frame = _read(path)
         if columns is not None:
-            frame = frame[[name for name in columns if name in frame.columns]]
+            frame = conform(frame[[name for name in columns if name in frame.columns]].copy(), types)
         predictions = model.predict(frame)
         if hasattr(predictions, "itertuples") and hasattr(predictions, "columns"):
             rows = [list(row) for row in predictions.itertuples(index=False)]

@@ -49,6 +49,31 @@ def column_names(model: Any) -> list[str] | None:
     return names
 
 
+def column_types(model: Any) -> dict[str, Any]:
+    """Column -> pandas dtype from a column-based signature ({} otherwise)."""
+    signature = getattr(getattr(model, "metadata", None), "signature", None)
+    inputs = getattr(signature, "inputs", None)
+    if column_names(model) is None or inputs is None:
+        return {}
+    try:
+        return dict(zip(inputs.input_names(), inputs.pandas_types(), strict=True))
+    except (TypeError, ValueError, AttributeError):
+        return {}
+
+
+def conform(frame: Any, types: dict[str, Any]) -> Any:
+    """Cast a frame's columns to the signature's types, as Azure's MLflow scoring does (JSON and CSV give
+    int64 where a signature says double, which MLflow's schema check refuses); InputError naming the
+    column that does not convert."""
+    wanted = {name: dtype for name, dtype in types.items() if name in getattr(frame, "columns", ())}
+    for name, dtype in wanted.items():
+        try:
+            frame[name] = frame[name].astype(dtype)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"column {name!r} does not convert to the model's {dtype}: {error}") from None
+    return frame
+
+
 def to_jsonable(predictions: Any) -> Any:
     """What Azure's MLflow scoring answers: arrays and series as lists, frames as records."""
     if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):

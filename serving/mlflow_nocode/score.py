@@ -21,22 +21,31 @@ from typing import Any
 
 from azureml.contrib.services.aml_response import AMLResponse
 
-from serving.mlflow_nocode.model_io import InputError, column_names, load_model, to_jsonable
+from serving.mlflow_nocode.model_io import (
+    InputError,
+    column_names,
+    column_types,
+    conform,
+    load_model,
+    to_jsonable,
+)
 
 model: Any = None
 columns: list[str] | None = None
+types: dict[str, Any] = {}
 
 
 def init():
-    global model, columns
+    global model, columns, types
     model = load_model()
     columns = column_names(model)
+    types = column_types(model)
 
 
 def _frame(value, names=None, index=None):
     import pandas as pd
 
-    return pd.DataFrame(value, columns=names, index=index)
+    return conform(pd.DataFrame(value, columns=names, index=index), types)
 
 
 def _array(value):

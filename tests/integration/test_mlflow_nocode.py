@@ -31,7 +31,12 @@ def _serving() -> dict[str, Any]:
         "computes": [{"name": CLUSTER, "size": "Standard_DS1_v2", "min_instances": 0, "max_instances": 1}],
         "endpoints": [
             {"name": ONLINE, "auth_mode": "key", "traffic": {"nocode": 100}},
-            {"name": BATCH, "auth_mode": "key", "defaults": {"deployment_name": "nocode"}},
+            {
+                "$schema": "https://azuremlschemas.azureedge.net/latest/batchEndpoint.schema.json",
+                "name": BATCH,
+                "auth_mode": "aad_token",
+                "defaults": {"deployment_name": "nocode"},
+            },
         ],
         "deployments": [
             {
@@ -83,6 +88,8 @@ def test_an_mlflow_model_serves_online_and_batch_without_code() -> None:
         inputs = client.inputs({"one.csv": "a,b\n1,2\n3,1\n", "two.csv": "a,b\n0,0\n"})
         job = client.wait(client.invoke(inputs)["name"], deadline_s=600)
         assert job["properties"]["status"] == "Completed", job
+        errors = client.job_folder(job["name"]) / "logs" / "job_error.txt"
+        assert job["properties"]["progress"]["miniBatches"]["failed"] == 0, errors.read_text()
         # As Azure's MLflow batch samples read it: pd.read_csv(..., names=["row", "prediction", "file"]).
         assert sorted(client.output_lines(job)) == ["0,0.5,one.csv", "0,0.5,two.csv", "1,5.5,one.csv"]
     finally:

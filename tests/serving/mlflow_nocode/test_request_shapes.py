@@ -32,8 +32,10 @@ class Linear:
 def loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(score, "model", Linear())
     monkeypatch.setattr(score, "columns", ["a", "b"])
+    monkeypatch.setattr(score, "types", {"a": np.dtype("float64"), "b": np.dtype("float64")})
     monkeypatch.setattr(batch_driver, "model", Linear())
     monkeypatch.setattr(batch_driver, "columns", ["a", "b"])
+    monkeypatch.setattr(batch_driver, "types", {"a": np.dtype("float64"), "b": np.dtype("float64")})
 
 
 def _run(body: Any) -> Any:
@@ -49,6 +51,20 @@ def test_azures_split_frame_rows_records_and_params() -> None:
     # MLflow's own serving shapes.
     assert _run({"dataframe_split": split["input_data"]}) == [0.5, 5.5]
     assert _run({"dataframe_records": [{"a": 3.0, "b": 1.0}]}) == [5.5]
+
+
+def test_columns_take_the_signatures_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    # JSON whole numbers are int64 to pandas; the signature says double (MLflow refuses int64 there).
+    class Strict(Linear):
+        def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+            assert isinstance(data, pd.DataFrame) and list(data.dtypes) == [np.float64, np.float64]
+            return super().predict(data, params)
+
+    monkeypatch.setattr(score, "model", Strict())
+    assert _run({"input_data": [[1, 2]]}) == [0.5]
+    answer = _run({"input_data": {"columns": ["a", "b"], "data": [["x", 1]]}})
+    assert answer.status_code == 400
+    assert "column 'a' does not convert to the model's float64" in json.loads(answer.get_data())["message"]
 
 
 def test_tensors_when_the_signature_has_no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
