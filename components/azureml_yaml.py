@@ -12,7 +12,8 @@ from typing import Any, Literal
 import yaml
 
 from components import environments, mlflow_models, skus
-from components.errors import Loc, Problem, Source, SpecError, format_loc, show
+from components.errors import Loc, OverlaySource, Problem, Source, SpecError, format_loc, show
+from components.overrides import OverrideError, apply_overrides, override_paths
 from components.specs import (
     AmlComputeSpec,
     AnySpec,
@@ -266,12 +267,16 @@ def spec_from_mapping(
 ) -> AnySpec:
     """Turn one parsed document into its spec: the kind from `$schema` (else from its keys).
 
-    `overrides` replace top-level keys, like the az CLI's `--name`/`--endpoint-name`/`--set`.
+    `overrides` replace keys (dotted paths, components/overrides.py), like the az CLI's `--set`.
     """
     source = source or Source()
     if not isinstance(data, Mapping):
         raise SpecError([source.problem((), f"must be a mapping of keys to values (got {show(data)})")])
-    merged = {**data, **(overrides or {})}
+    try:
+        merged = apply_overrides(data, overrides or {})
+    except OverrideError as error:
+        entry = source.entry if isinstance(source, OverlaySource) else source
+        raise SpecError([entry.problem((), str(error))]) from None
     kind = _kind(merged, source, family)
     model, fixed, kind_family = KINDS[kind]
     if family is not None and family != kind_family:
@@ -316,11 +321,21 @@ def _read_text(path: Path) -> str:
 
 
 def load_yaml_document(
-    path: Path | str, *, overrides: Mapping[str, Any] | None = None, check_paths: bool = True
+    path: Path | str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    check_paths: bool = True,
+    entry: Source | None = None,
 ) -> Document:
-    """Load one YAML file, resolving relative paths against its folder (as the az CLI does)."""
+    """Load one YAML file, resolving relative paths against its folder (as the az CLI does).
+
+    With `entry` (the stack config entry that gave the overrides), problems of overridden keys name
+    that entry instead of the file."""
     path = Path(path)
     data, source = read_yaml(_read_text(path), str(path))
+    if overrides and entry is not None:
+        paths = tuple(override_paths(overrides))
+        source = OverlaySource(source.file, source.lines, source.root, paths, entry)
     spec = spec_from_mapping(
         data, source=source, base_dir=path.parent, check_paths=check_paths, overrides=overrides
     )
@@ -456,7 +471,11 @@ _NOT_A_FILE: Mapping[Found | None, str] = MappingProxyType(
 
 
 def load_one(
-    path: Path | str, *, overrides: Mapping[str, Any] | None = None, check_paths: bool = True
+    path: Path | str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    check_paths: bool = True,
+    entry: Source | None = None,
 ) -> Loaded:
     """Load one YAML file; its problems (and what it would have named) are collected, not raised."""
     path = Path(path)
@@ -465,7 +484,8 @@ def load_one(
         found = path_kind(path)
         if found != "file":
             raise SpecError.single(_NOT_A_FILE[found], file=str(path))
-        loaded.documents.append(load_yaml_document(path, overrides=overrides, check_paths=check_paths))
+        document = load_yaml_document(path, overrides=overrides, check_paths=check_paths, entry=entry)
+        loaded.documents.append(document)
     except SpecError as error:
         loaded.problems += error.problems
         loaded.unloaded.append(_guess_unloaded(path, overrides))

@@ -114,6 +114,29 @@ class Source:
         warnings.warn_explicit(SpecWarning(problem), SpecWarning, problem.file or "<spec>", problem.line or 0)
 
 
+@dataclass(frozen=True)
+class OverlaySource(Source):
+    """A YAML file's Source whose keys set by stack-config overrides are blamed on the override.
+
+    `overrides` are the key paths the stack config entry (`entry`, e.g. `deployments[1]`) replaced:
+    a problem at or under one of them names that entry's key, not the file's line that no longer
+    holds the value.
+    """
+
+    overrides: tuple[Loc, ...] = ()
+    entry: Source = field(default_factory=Source)
+
+    def overridden(self, loc: Loc) -> bool:
+        return bool(loc) and any(
+            loc[: len(path)] == path or path[: len(loc)] == loc for path in self.overrides
+        )
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        if self.overridden(tuple(loc)):
+            return self.entry.problem(loc, message)
+        return super().problem(loc, message)
+
+
 def show(value: Any) -> str:
     """A short rendering of a bad value for messages."""
     if isinstance(value, Mapping):

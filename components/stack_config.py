@@ -126,7 +126,7 @@ def _from_path(
         # Nothing is known about what the file would have held: cross-checks keep quiet about it.
         unknown = unloaded_from(None, None, overrides)
         return Loaded(problems=[source.problem(loc, message)], unloaded=[unknown])
-    return load_one(path, overrides=overrides, check_paths=check_paths)
+    return load_one(path, overrides=overrides, check_paths=check_paths, entry=source)
 
 
 def _entry(entry: Any, source: Source, family: Family | None, base_dir: Path, check_paths: bool) -> Loaded:

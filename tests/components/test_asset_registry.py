@@ -105,10 +105,11 @@ def test_unknown_names_versions_and_labels_name_what_is_registered() -> None:
         ],
     )
     assert len(found) == 3, found
-    assert "deployment.yml:4: model: no model named 'fixture-modle' is registered in this stack" in found[0]
+    # Each reference came from the stack config entry's override: the problem names that entry.
+    assert "stack config: deployments[0].model: no model named 'fixture-modle' is registered" in found[0]
     assert "(models: fixture-model)" in found[0] and "under `models:`" in found[0]
     assert "model 'fixture-model' has no version '7' (registered: 1, 2)" in found[1]
-    assert "environment: azureml:fixture-env@prod: label 'prod' is not known locally" in found[2]
+    assert "deployments[2].environment: azureml:fixture-env@prod: label 'prod' is not known" in found[2]
     assert "only @latest (the highest version: 1)" in found[2]
 
 
