@@ -625,9 +625,24 @@ def _instance_type_warning(document: Document, target: str) -> None:
         f"target runs each instance with the default {skus.DEFAULT_CORES:g} core / "
         f"{skus.DEFAULT_MEMORY_GB:g} GiB"
     )
-    if spec.resources is not None:
-        message += " (`resources` are not applied on the local target)"
+    if spec.resources is not None and (spec.resources.limits or spec.resources.requests):
+        return  # `resources` size the containers instead, as they size the pods on Kubernetes
     document.source.warn(("instance_type",), message)
+
+
+def _gpu_warning(document: Document, target: str) -> None:
+    # Containers of the local target get no GPU: a GPU request would be silently dropped.
+    spec = document.spec
+    if target != "local" or not isinstance(spec, OnlineDeploymentSpec) or spec.resources is None:
+        return
+    for part in ("requests", "limits"):
+        given = getattr(spec.resources, part)
+        if given is not None and given.gpu is not None:
+            document.source.warn(
+                ("resources", part, "nvidia.com/gpu"),
+                f"{given.gpu} GPU(s) asked; the local target passes no GPU to containers (cpu and memory "
+                "are applied)",
+            )
 
 
 def _autoscale_warning(document: Document, target: str) -> None:
@@ -716,6 +731,7 @@ def check_documents(
     for document in documents:
         if target is not None:
             _instance_type_warning(document, target)
+            _gpu_warning(document, target)
             _autoscale_warning(document, target)
         problems += _environment_problems(document, target, check_paths)
     return problems

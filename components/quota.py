@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field
 
-from components import skus
+from components import quantities, skus
 from components.errors import Problem, SpecError
 
 if TYPE_CHECKING:
@@ -238,6 +238,19 @@ def _instances(spec: OnlineDeploymentSpec) -> int:
     return max(spec.effective_instance_count, autoscaled)
 
 
+def _resources_size(spec: OnlineDeploymentSpec) -> tuple[float, float] | None:
+    """(cores, GB) of one instance from a Kubernetes deployment's `resources`; None without them."""
+    resources = spec.resources
+    if resources is None or not (resources.limits or resources.requests):
+        return None
+    limits, requests = resources.limits, resources.requests
+    cpu = (limits.cpu if limits else None) or (requests.cpu if requests else None)
+    memory = (limits.memory if limits else None) or (requests.memory if requests else None)
+    cores = quantities.cpu_cores(cpu) if cpu else skus.DEFAULT_CORES
+    memory_gb = quantities.memory_mb(memory) / 1024 if memory else skus.DEFAULT_MEMORY_GB
+    return cores, memory_gb
+
+
 def demands_from_stack(
     stack: StackSpec, target: Target, previous: Mapping[str, PreviousShape] | None = None
 ) -> QuotaDemands:
@@ -251,6 +264,14 @@ def demands_from_stack(
             if spec.instance_type is None or (target == "azure" and spec.kind == "kubernetes"):
                 continue
             label = f"{group.endpoint.name}/{spec.name}"
+            sized = _resources_size(spec)
+            if sized is not None and target != "azure":
+                # `resources` size each container (limits, else requests), as the target applies them.
+                count = _instances(spec)
+                workloads.append(
+                    WorkloadDemand(name=label, cores=count * sized[0], memory_gb=count * sized[1])
+                )
+                continue
             if skus.find_sku(spec.instance_type) is None:
                 # A Kubernetes instance type (defaultinstancetype; managed deployments only take known
                 # sizes): each instance gets the default size, as the local target gives it.

@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from components.errors import FieldIssues
+from components.quantities import cpu_cores, memory_mb
 from components.specs.assets import CodeConfiguration, EnvironmentSpec, Identity, ModelSpec
 from components.specs.base import _ENDPOINT_SHOW_KEYS, _READ_ONLY, _SHOW_KEYS, Spec
 from components.specs.fields import (
@@ -170,6 +171,20 @@ class ContainerResources(Spec):
     cpu: Text | None = Field(default=None, description="CPU cores.")
     memory: Text | None = Field(default=None, description="Memory.")
     gpu: Text | None = Field(default=None, alias="nvidia.com/gpu", description="NVIDIA GPUs.")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str | None) -> str | None:
+        if value is not None:
+            cpu_cores(value)
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None:
+            memory_mb(value)
+        return value
 
 
 class ResourceRequirements(Spec):

@@ -56,22 +56,27 @@ def _stack_problems(config: dict[str, object], base_dir: Path, target: str | Non
 # ---------------------------------------------------------------- item 3: instance types
 
 
-def test_kubernetes_instance_types_are_accepted_with_a_warning_on_local() -> None:
+def test_kubernetes_instance_types_are_accepted_and_resources_size_local_containers() -> None:
     config = {"endpoints": ["k8s-endpoint.yml"], "deployments": ["k8s-deployment.yml"]}
     with pytest.warns(SpecWarning) as caught:
         stack = load_stack_config(config, GOOD, target="local")
-    size, scale = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
-    assert size == (
-        f"{GOOD / 'k8s-deployment.yml'}:12: instance_type: 'defaultinstancetype' is a Kubernetes instance "
-        "type, not a VM size mlendpoints knows; the local target runs each instance with the default "
-        "1 core / 2 GiB (`resources` are not applied on the local target)"
+    gpu, scale = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
+    # `resources` size the containers (no warning about the instance type); only the GPU is not given.
+    assert gpu == (
+        f"{GOOD / 'k8s-deployment.yml'}:26: resources.limits.nvidia.com/gpu: 1 GPU(s) asked; the local "
+        "target passes no GPU to containers (cpu and memory are applied)"
     )
     assert scale == (
         f"{GOOD / 'k8s-deployment.yml'}:13: scale_settings: the local target does not autoscale: it runs "
         "min_instances (2) instances all the time (max_instances 5 and target_utilization_percentage 60 "
         "are not applied; the quota check counts max_instances)"
     )
-    # ... and `pulumi up` accepts it too: the quota check counts the default size (5 = max_instances).
+    spec = stack.online_endpoint("fixture-k8s").deployment("canary")
+    assert local_plan.deployment_limits(spec, 8, 16384) == (int(1e9), 2048, [])
+    assert local_plan.deployment_limits(spec, 1, 2048)[2] == [
+        "resources memory 2Gi is more than half of this machine's memory; capped"
+    ]
+    # ... and `pulumi up` accepts it too: the quota check counts its limits (5 = max_instances).
     demands = demands_from_stack(stack, "local")
     assert demands.deployments == ()
     assert [(w.name, w.cores, w.memory_gb) for w in demands.workloads] == [("fixture-k8s/canary", 5, 10)]
@@ -79,6 +84,27 @@ def test_kubernetes_instance_types_are_accepted_with_a_warning_on_local() -> Non
     assert [v.message for v in check_quota(demands, QuotaLimits(total_cores=4))] == [
         "needs 5 cores in total: 5; available 4"
     ]
+
+
+def test_an_unknown_instance_type_without_resources_runs_the_default_size() -> None:
+    entry = {"file": "k8s-deployment.yml", "resources": None}
+    with pytest.warns(SpecWarning) as caught:
+        load_stack_config({"endpoints": ["k8s-endpoint.yml"], "deployments": [entry]}, GOOD, target="local")
+    found = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
+    assert any(
+        "'defaultinstancetype' is a Kubernetes instance type, not a VM size mlendpoints knows; the local "
+        "target runs each instance with the default 1 core / 2 GiB" in line
+        for line in found
+    ), found
+
+
+def test_resource_quantities_are_checked_where_they_are_written() -> None:
+    entry = {"file": "k8s-deployment.yml", "resources.limits.cpu": "lots"}
+    found = _stack_problems({"endpoints": ["k8s-endpoint.yml"], "deployments": [entry]}, GOOD)
+    assert found == [
+        "stack config: deployments[0].resources.limits.cpu: 'lots' is not a Kubernetes quantity (e.g. cpu: "
+        "500m or 0.5; memory: 200Mi, 1Gi or 512M)"
+    ], found
 
 
 def test_kubernetes_instance_types_need_no_warning_elsewhere() -> None:
@@ -101,7 +127,7 @@ def test_validate_command_prints_the_warning(capsys: pytest.CaptureFixture[str])
     assert main([str(GOOD / "k8s-endpoint.yml"), str(GOOD / "k8s-deployment.yml"), "--target", "local"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(
-        f"{GOOD / 'k8s-deployment.yml'}:12: warning: instance_type: 'defaultinstancetype'"
+        f"{GOOD / 'k8s-deployment.yml'}:26: warning: resources.limits.nvidia.com/gpu: 1 GPU(s) asked"
     )
     assert out[-1] == "ok: 2 file(s)"
 
@@ -293,5 +319,5 @@ def test_the_good_fixtures_on_the_local_target() -> None:
     with pytest.warns(SpecWarning) as caught:
         found = validate_paths([GOOD], as_stack=True, target="local")
     fields = sorted(w.message.problem.field for w in caught if isinstance(w.message, SpecWarning))
-    assert fields == ["instance_type", "scale_settings"]
+    assert fields == ["resources.limits.nvidia.com/gpu", "scale_settings"]
     assert [(Path(p.file or "").name, p.field) for p in found] == [("teal.yml", "environment")]

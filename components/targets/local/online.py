@@ -57,7 +57,9 @@ def deployment(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     mounts, env = local_plan.scorer_mounts_and_env(spec)
-    nano_cpus, mem_mb = local_plan.local_limits(spec.instance_type, *local_plan.host_resources())
+    nano_cpus, mem_mb, notes = local_plan.deployment_limits(spec, *local_plan.host_resources())
+    for note in notes:
+        pulumi.log.warn(f"deployment {spec.name}: {note}", resource=parent)
     content = tree_digest(Path(p) for p in mounts.values())
     probe = spec.readiness_probe
     # A script that never gets ready fails the update after Azure's own budget for the probe.

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from components import skus
+from components import quantities, skus
 from components.specs import ModelBatchDeploymentSpec, OnlineDeploymentSpec
 from components.targets.scorer_env import model_dir, scorer_env
 from components.targets.serving_layout import CODE_MOUNT, ROUTER_PORT, SCORER_PORT
@@ -31,6 +31,34 @@ def local_limits(instance_type: str | None, host_cpus: int, host_memory_mb: int)
     cores = min(cores, float(host_cpus))
     memory_mb = min(memory_mb, host_memory_mb // 2)
     return int(cores * 1e9), memory_mb
+
+
+def deployment_limits(
+    spec: OnlineDeploymentSpec, host_cpus: int, host_memory_mb: int
+) -> tuple[int, int, list[str]]:
+    """(nano_cpus, memory MB, notes) of one instance: a Kubernetes deployment's `resources` (limits,
+    else requests) as the cluster would bound its pod, else the instance type's size (local_limits).
+    Both capped by this host, with a note saying so."""
+    nano, memory = local_limits(spec.instance_type, host_cpus, host_memory_mb)
+    resources = spec.resources
+    if resources is None:
+        return nano, memory, []
+    limits, requests = resources.limits, resources.requests
+    cpu = (limits.cpu if limits else None) or (requests.cpu if requests else None)
+    mem = (limits.memory if limits else None) or (requests.memory if requests else None)
+    notes: list[str] = []
+    if cpu is not None:
+        cores = quantities.cpu_cores(cpu)
+        if cores > host_cpus:
+            notes.append(f"resources cpu {cpu} is more than this machine's {host_cpus} cores; capped")
+        nano = int(min(cores, float(host_cpus)) * 1e9)
+    if mem is not None:
+        wanted = quantities.memory_mb(mem)
+        if wanted > host_memory_mb // 2:
+            notes.append(f"resources memory {mem} is more than half of this machine's memory; capped")
+        # Docker refuses a memory limit under 6 MB.
+        memory = max(6, min(wanted, host_memory_mb // 2))
+    return nano, memory, notes
 
 
 def host_resources() -> tuple[int, int]:
