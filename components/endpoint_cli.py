@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from components import image_build
+from components import image_build, invoke_bodies
 from components.targets.kubernetes import status as k8s_status
 from components.targets.local import image_prune
 from components.targets.local import status as local_status
@@ -93,10 +93,15 @@ EXAMPLE_REQUEST = "examples/online/model-blue/sample-request.json"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def request_file_for(endpoint: str, root: Path = PROJECT_ROOT) -> str:
-    """The example's own sample request for the example endpoint; a placeholder for any other."""
-    if endpoint in EXAMPLE_ENDPOINTS and (root / EXAMPLE_REQUEST).is_file():
-        return EXAMPLE_REQUEST
+def request_file_for(endpoint: str, root: Path = PROJECT_ROOT, deployment: str | None = None) -> str:
+    """The example's own sample request for the example endpoint (the deployment's own when it has
+    one: examples/online/model-<deployment>/); a placeholder for any other endpoint."""
+    if endpoint not in EXAMPLE_ENDPOINTS:
+        return "request.json"
+    own = f"examples/online/model-{deployment}/sample-request.json" if deployment else None
+    for candidate in (own, EXAMPLE_REQUEST):
+        if candidate and (root / candidate).is_file():
+            return candidate
     return "request.json"
 
 
@@ -132,7 +137,13 @@ def show_online(name: str, ep: dict[str, Any], stack: str) -> None:
         _show_containers(name, ep)
     print("\ninvoke:")
     print(f"  KEY=$(pulumi stack output --stack {stack} {name}.primary_key --show-secrets)")
-    print(f"  {curl_command(str(ep.get('scoring_uri')), request_file_for(name))}")
+    uri = str(ep.get("scoring_uri"))
+    print(f"  {curl_command(uri, request_file_for(name))}")
+    deployments = sorted(ep.get("deployments") or {})
+    if len(deployments) > 1:
+        print("  # one deployment, whatever the traffic split says:")
+        for deployment in deployments:
+            print(f"  {curl_command(uri, request_file_for(name, deployment=deployment), deployment)}")
 
 
 def _show_pods(name: str, ep: dict[str, Any]) -> None:
@@ -223,25 +234,53 @@ def invoke(args: argparse.Namespace) -> int:
         raise CliError(
             f"{name} is a batch endpoint: start a job with `scripts/mle batch invoke {name} --input`"
         )
-    path = Path(args.request_file)
     try:
-        body = path.read_bytes()
+        body = _request_body(args)
     except OSError as exc:
-        raise CliError(f"cannot read request file {path}: {exc.strerror}") from None
-    headers = {"Authorization": f"Bearer {credential(name, ep)}", "Content-Type": "application/json"}
+        raise CliError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    headers = {"Authorization": f"Bearer {credential(name, ep)}", "Content-Type": body.content_type}
     if args.deployment:
         headers["azureml-model-deployment"] = args.deployment
-    request = urllib.request.Request(str(ep["scoring_uri"]), data=body, headers=headers, method="POST")
+    request = urllib.request.Request(str(ep["scoring_uri"]), data=body.data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as resp:
-            sys.stdout.write(resp.read().decode("utf-8", "replace") + "\n")
+            _answer(resp.read(), resp.headers.get("Content-Type"), args.output)
             return 0
     except urllib.error.HTTPError as exc:
-        sys.stdout.write(exc.read().decode("utf-8", "replace") + "\n")
+        _answer(exc.read(), exc.headers.get("Content-Type"), args.output)
         print(f"endpoint {name} answered {exc.code}", file=sys.stderr)
         return 1
     except OSError as exc:
         raise CliError(f"endpoint {name} at {ep['scoring_uri']} did not answer: {exc}") from None
+
+
+def _request_body(args: argparse.Namespace) -> invoke_bodies.Body:
+    if args.file is not None:
+        return invoke_bodies.multipart_body(Path(args.file), args.field, args.content_type)
+    if args.data_binary is not None:
+        return invoke_bodies.binary_body(Path(args.data_binary), args.content_type)
+    return invoke_bodies.json_body(Path(args.request_file), args.content_type)
+
+
+def _answer(data: bytes, content_type: str | None, output: str | None) -> None:
+    """Print a text answer; save the answer to `output` when given (bytes as they came)."""
+    if output is not None:
+        try:
+            Path(output).write_bytes(data)
+        except OSError as exc:
+            raise CliError(f"cannot write {output}: {exc.strerror}") from None
+        print(
+            f"answer saved to {output} ({len(data)} bytes, {content_type or 'no content type'})",
+            file=sys.stderr,
+        )
+        return
+    if invoke_bodies.is_text(content_type):
+        sys.stdout.write(data.decode("utf-8", "replace") + "\n")
+        return
+    print(
+        f"the answer is {len(data)} bytes of {content_type}; save it with --output FILE",
+        file=sys.stderr,
+    )
 
 
 def logs(args: argparse.Namespace) -> int:
@@ -346,7 +385,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=show)
     i = sub.add_parser("invoke", help="send a request file to the endpoint (with its primary key)")
     i.add_argument("endpoint", nargs="?")
-    i.add_argument("--request-file", required=True)
+    body = i.add_mutually_exclusive_group(required=True)
+    body.add_argument("--request-file", help="JSON request body (as az ml online-endpoint invoke)")
+    body.add_argument("--file", help="upload a file as multipart/form-data (as curl -F file=@PATH)")
+    body.add_argument("--data-binary", help="send a file's bytes as the body (as curl --data-binary @PATH)")
+    i.add_argument("--field", default="file", help="form field of --file (default: file)")
+    i.add_argument(
+        "--content-type", help="Content-Type of the body (default: JSON, or guessed from the file)"
+    )
+    i.add_argument("--output", help="save the answer to this file (needed for answers that are not text)")
     i.add_argument("--deployment", help="route to this deployment (azureml-model-deployment header)")
     i.add_argument("--timeout", type=float, default=60)
     i.set_defaults(func=invoke)

@@ -138,6 +138,12 @@ def test_the_example_request_file_only_for_the_example_endpoint(tmp_path: Path) 
     assert request_file_for("mle-k8s") == "examples/online/model-blue/sample-request.json"
     assert request_file_for("shop") == "request.json"
     assert request_file_for("mle-demo", root=tmp_path) == "request.json"  # no such file there
+    # Each deployment of the example with its own sample request.
+    assert (
+        request_file_for("mle-demo", deployment="green") == "examples/online/model-green/sample-request.json"
+    )
+    assert request_file_for("mle-demo", deployment="teal") == "examples/online/model-blue/sample-request.json"
+    assert request_file_for("shop", deployment="green") == "request.json"
 
 
 def test_show_without_a_name_shows_every_endpoint(
