@@ -630,6 +630,20 @@ def _instance_type_warning(document: Document, target: str) -> None:
     document.source.warn(("instance_type",), message)
 
 
+def _compute_warning(document: Document, target: str) -> None:
+    # A kubernetes endpoint's `compute` names the Azure ML attached cluster it runs on; off Azure the
+    # stack's target decides where it runs.
+    spec = document.spec
+    if target != "local" or not isinstance(spec, OnlineEndpointSpec) or not spec.compute:
+        return
+    document.source.warn(
+        ("compute",),
+        f"{spec.compute!r} names an Azure ML attached Kubernetes cluster; the local target runs this "
+        "endpoint on this machine's Docker engine (set `mlendpoints:target: kubernetes` to run it on a "
+        "cluster)",
+    )
+
+
 def _gpu_warning(document: Document, target: str) -> None:
     # Containers of the local target get no GPU: a GPU request would be silently dropped.
     spec = document.spec
@@ -731,6 +745,7 @@ def check_documents(
     for document in documents:
         if target is not None:
             _instance_type_warning(document, target)
+            _compute_warning(document, target)
             _gpu_warning(document, target)
             _autoscale_warning(document, target)
         problems += _environment_problems(document, target, check_paths)

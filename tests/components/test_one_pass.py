@@ -60,7 +60,12 @@ def test_kubernetes_instance_types_are_accepted_and_resources_size_local_contain
     config = {"endpoints": ["k8s-endpoint.yml"], "deployments": ["k8s-deployment.yml"]}
     with pytest.warns(SpecWarning) as caught:
         stack = load_stack_config(config, GOOD, target="local")
-    gpu, scale = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
+    compute, gpu, scale = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
+    assert compute == (
+        f"{GOOD / 'k8s-endpoint.yml'}:3: compute: 'k8s-compute' names an Azure ML attached Kubernetes "
+        "cluster; the local target runs this endpoint on this machine's Docker engine (set "
+        "`mlendpoints:target: kubernetes` to run it on a cluster)"
+    )
     # `resources` size the containers (no warning about the instance type); only the GPU is not given.
     assert gpu == (
         f"{GOOD / 'k8s-deployment.yml'}:26: resources.limits.nvidia.com/gpu: 1 GPU(s) asked; the local "
@@ -100,7 +105,8 @@ def test_an_unknown_instance_type_without_resources_runs_the_default_size() -> N
 
 def test_resource_quantities_are_checked_where_they_are_written() -> None:
     entry = {"file": "k8s-deployment.yml", "resources.limits.cpu": "lots"}
-    found = _stack_problems({"endpoints": ["k8s-endpoint.yml"], "deployments": [entry]}, GOOD)
+    with pytest.warns(SpecWarning):  # the endpoint's compute, as in the test above
+        found = _stack_problems({"endpoints": ["k8s-endpoint.yml"], "deployments": [entry]}, GOOD)
     assert found == [
         "stack config: deployments[0].resources.limits.cpu: 'lots' is not a Kubernetes quantity (e.g. cpu: "
         "500m or 0.5; memory: 200Mi, 1Gi or 512M)"
@@ -126,7 +132,8 @@ def test_default_size_is_the_local_targets() -> None:
 def test_validate_command_prints_the_warning(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(GOOD / "k8s-endpoint.yml"), str(GOOD / "k8s-deployment.yml"), "--target", "local"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(
+    assert out[0].startswith(f"{GOOD / 'k8s-endpoint.yml'}:3: warning: compute: 'k8s-compute' names")
+    assert out[1].startswith(
         f"{GOOD / 'k8s-deployment.yml'}:26: warning: resources.limits.nvidia.com/gpu: 1 GPU(s) asked"
     )
     assert out[-1] == "ok: 2 file(s)"
@@ -319,5 +326,5 @@ def test_the_good_fixtures_on_the_local_target() -> None:
     with pytest.warns(SpecWarning) as caught:
         found = validate_paths([GOOD], as_stack=True, target="local")
     fields = sorted(w.message.problem.field for w in caught if isinstance(w.message, SpecWarning))
-    assert fields == ["resources.limits.nvidia.com/gpu", "scale_settings"]
+    assert fields == ["compute", "resources.limits.nvidia.com/gpu", "scale_settings"]
     assert [(Path(p.file or "").name, p.field) for p in found] == [("teal.yml", "environment")]
