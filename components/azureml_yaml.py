@@ -623,7 +623,7 @@ def _instance_type_warning(document: Document, target: str) -> None:
     message = (
         f"{spec.instance_type!r} is a Kubernetes instance type, not a VM size mlendpoints knows; the local "
         f"target runs each instance with the default {skus.DEFAULT_CORES:g} core / "
-        f"{skus.DEFAULT_MEMORY_GB:g} GiB"
+        f"{skus.DEFAULT_MEMORY_GB:g} GiB (declare it under `mlendpoints:instance_types` to size it)"
     )
     if spec.resources is not None and (spec.resources.limits or spec.resources.requests):
         return  # `resources` size the containers instead, as they size the pods on Kubernetes

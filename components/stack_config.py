@@ -25,6 +25,7 @@ from components.azureml_yaml import (
     unloaded_from,
 )
 from components.errors import Loc, Problem, Source, SpecError, closest, ordered, show
+from components.instance_types import apply_instance_types, parse_instance_types
 from components.specs import (
     AmlComputeSpec,
     BatchDeploymentSpec,
@@ -358,7 +359,12 @@ def check_target(stack: StackSpec, target: str, *, check_paths: bool = True) -> 
 
 
 def check_loaded(
-    loaded: Loaded, *, target: str | None = None, as_stack: bool = True, check_paths: bool = True
+    loaded: Loaded,
+    *,
+    target: str | None = None,
+    as_stack: bool = True,
+    check_paths: bool = True,
+    instance_types: Any = None,
 ) -> tuple[StackSpec, list[Problem]]:
     """Every problem at once: each document's own, the cross-file ones (`as_stack`), the target's and
     the environments'; by file (in load order), then line.
@@ -373,6 +379,10 @@ def check_loaded(
         resolved = resolve_documents(documents, registry)
         documents, unresolved = resolved.documents, resolved.unresolved
         problems += registry_problems + resolved.problems
+        # Kubernetes deployments take their instance type's resources (mlendpoints:instance_types).
+        types, type_problems = parse_instance_types(instance_types)
+        documents = apply_instance_types(documents, types)
+        problems += type_problems
     stack = _group(documents)
     if as_stack:
         problems += _cross_problems(stack.documents, loaded.unloaded)
@@ -388,6 +398,7 @@ def load_stack_config(
     *,
     target: str | None = None,
     check_paths: bool = True,
+    instance_types: Any = None,
 ) -> StackSpec:
     """The stack's specs from its config: `endpoints`, `deployments`, `computes` (YAML paths relative to
     `base_dir`, `{file: ..., <key>: override}`, or inline specs) and `files` (paths or folders, any kind).
@@ -396,7 +407,9 @@ def load_stack_config(
     lists every problem of every entry, cross-check and target check at once.
     """
     loaded = read_all(config, base_dir, check_paths=check_paths)
-    stack, problems = check_loaded(loaded, target=target, as_stack=True, check_paths=check_paths)
+    stack, problems = check_loaded(
+        loaded, target=target, as_stack=True, check_paths=check_paths, instance_types=instance_types
+    )
     if problems:
         raise SpecError(problems)
     return stack

@@ -79,7 +79,12 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
 def main() -> None:
     config = pulumi.Config("mlendpoints")
     target = config.get("target") or "local"
-    stack = load_stack_config(config.get_object("serving"), base_dir=PROJECT_ROOT, target=target)
+    stack = load_stack_config(
+        config.get_object("serving"),
+        base_dir=PROJECT_ROOT,
+        target=target,
+        instance_types=config.get_object("instance_types"),
+    )
     # The target's own settings are checked before any resource is registered.
     kubernetes = kubernetes_target(config) if target == "kubernetes" else None
     if kubernetes is not None and stack.batch:

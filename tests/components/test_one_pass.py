@@ -92,12 +92,12 @@ def test_kubernetes_instance_types_are_accepted_and_resources_size_local_contain
 
 
 def test_an_unknown_instance_type_without_resources_runs_the_default_size() -> None:
-    entry = {"file": "k8s-deployment.yml", "resources": None}
+    entry = {"file": "k8s-deployment.yml", "resources": None, "instance_type": "gpu-xl"}
     with pytest.warns(SpecWarning) as caught:
         load_stack_config({"endpoints": ["k8s-endpoint.yml"], "deployments": [entry]}, GOOD, target="local")
     found = [str(w.message.problem) for w in caught if isinstance(w.message, SpecWarning)]
     assert any(
-        "'defaultinstancetype' is a Kubernetes instance type, not a VM size mlendpoints knows; the local "
+        "'gpu-xl' is a Kubernetes instance type, not a VM size mlendpoints knows; the local "
         "target runs each instance with the default 1 core / 2 GiB" in line
         for line in found
     ), found
