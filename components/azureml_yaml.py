@@ -686,9 +686,9 @@ def _environment_problems(document: Document, target: str | None, check_paths: b
     if not isinstance(environment, EnvironmentSpec) or environment.reference is not None:
         return []  # off Azure, a registered environment is refused by _asset_problems already
     if environment.build is not None:
-        if target == "local" and isinstance(document.spec, OnlineDeploymentSpec):
+        if target in ("local", "kubernetes"):
             message = (
-                "the local target cannot build a Docker build context (`build`) yet; give `image` "
+                f"the {target} target cannot build a Docker build context (`build`) yet; give `image` "
                 "(optionally with `conda_file`), e.g. " + _LOCAL_ENVIRONMENT
             )
             return [document.source.problem(("environment",), message)]

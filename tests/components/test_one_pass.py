@@ -236,6 +236,7 @@ def test_no_echo_of_an_endpoint_or_cluster_that_failed_to_load(fixtures: Path) -
         ("batch-endpoint.yml", "auth_mode"),
         ("compute.yml", "tier"),
         ("endpoint.yml", "auth_mode"),
+        ("teal.yml", "environment"),  # a build context: not deployable off Azure yet
     ]
 
 
@@ -248,6 +249,7 @@ def test_cross_checks_still_run_beside_problems(fixtures: Path) -> None:
         ("compute.yml", 5, "tier"),
         ("endpoint.yml", 12, "mirror_traffic.teal"),
         ("teal.yml", 2, "name"),
+        ("teal.yml", 9, "environment"),  # its build context: not deployable off Azure yet
     ]
 
 
@@ -318,7 +320,9 @@ def test_build_contexts_cannot_be_deployed_by_the_local_target() -> None:
     (problem,) = validate_paths([GOOD / "teal.yml"], target="local")
     assert (problem.file, problem.line, problem.field) == (str(GOOD / "teal.yml"), 9, "environment")
     assert problem.message.startswith("the local target cannot build a Docker build context (`build`) yet")
-    assert validate_paths([GOOD / "teal.yml"], target="kubernetes") == []
+    (on_cluster,) = validate_paths([GOOD / "teal.yml"], target="kubernetes")
+    assert on_cluster.message.startswith("the kubernetes target cannot build a Docker build context")
+    assert validate_paths([GOOD / "teal.yml"], target="azure") == []
     assert validate_paths([GOOD / "teal.yml"]) == []
 
 

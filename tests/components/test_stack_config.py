@@ -69,7 +69,7 @@ def problems(error: pytest.ExceptionInfo[SpecError]) -> list[str]:
 
 
 def test_files_give_grouped_specs() -> None:
-    stack = load_stack_config(FILES_CONFIG, GOOD, target="kubernetes")
+    stack = load_stack_config(FILES_CONFIG, GOOD, target="azure")
     assert [group.endpoint.name for group in stack.online] == ["fixture-online", "fixture-k8s"]
     assert [d.name for d in stack.online_endpoint("fixture-online").deployments] == ["blue", "green", "teal"]
     assert [d.name for d in stack.online_endpoint("fixture-k8s").deployments] == ["canary"]

@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_good_files_have_no_problems() -> None:
     assert validate_paths([GOOD]) == []
-    assert validate_paths([GOOD], as_stack=True, target="kubernetes") == []
     assert validate_paths([GOOD], as_stack=True, target="azure") == []
+    # Off Azure the one build context (teal) cannot be deployed yet: refused before `pulumi up`.
+    found = validate_paths([GOOD], as_stack=True, target="kubernetes")
+    assert [(Path(p.file or "").name, p.field) for p in found] == [("teal.yml", "environment")]
 
 
 def test_every_problem_of_every_file_at_once() -> None:
@@ -44,7 +46,7 @@ def test_main_prints_problems_and_exits_1(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_main_exits_0_when_clean(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(GOOD), "--stack", "--target", "kubernetes"]) == 0
+    assert main([str(GOOD), "--stack", "--target", "azure"]) == 0
     assert capsys.readouterr().out == "ok: 11 file(s)\n"
 
 
