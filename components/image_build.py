@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from components import env_resolution
 from components.environments import (
     SERVING_ROOT,
     EnvironmentMappingError,
@@ -120,8 +121,12 @@ def assemble_context(
     serving_root: Path = SERVING_ROOT,
     pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
     on_log: Callable[[str], None] | None = None,
+    resolve: bool = True,
 ) -> None:
-    """Dockerfile, serving/, requirements/{runtime,user}.txt and wheels/ (downloaded on the host, cached)."""
+    """Dockerfile, serving/, requirements/{runtime,user}.txt and wheels/ (downloaded on the host, cached).
+
+    With `resolve` (and uv installed), the requirements are first resolved into one lock
+    (components/env_resolution.py); without, pip resolves them while downloading."""
     target = context / "serving"
     for path in runtime_files(serving_root):
         destination = target / path.relative_to(serving_root)
@@ -139,9 +144,34 @@ def assemble_context(
     user.write_text("".join(f"{line}\n" for line in plan.requirements), encoding="utf-8")
     wheels = context / "wheels"
     wheels.mkdir()
+    no_deps = False
+    uv = _uv() if resolve else None
+    if plan.requirements and uv is not None:
+        # One consistent lock in the world of the user's pins (components/env_resolution.py).
+        try:
+            resolution = env_resolution.resolve(
+                _requirement_lines(runtime),
+                list(plan.requirements),
+                plan.python_version,
+                uv,
+                origin=plan.origin,
+                workdir=requirements,
+            )
+        except (env_resolution.ResolutionError, OSError) as exc:
+            named = [
+                line for project, line in plan.origins if re.search(rf"\b{re.escape(project)}\b", str(exc))
+            ]
+            where = "".join(f"{line}\n" for line in named)
+            raise ImageBuildError(f"{where}{exc} (step: resolve)") from None
+        for warning in resolution.warnings:
+            (on_log or log.warning)(f"warning: {warning}")
+        if resolution.world and on_log:
+            on_log(f"unpinned packages held to releases before {resolution.world} (the newest pin's date)")
+        user.write_text("".join(f"{line}\n" for line in resolution.pins), encoding="utf-8")
+        no_deps = True
     try:
         downloaded = download_wheels(
-            [runtime, user], wheel_cache, plan.python_version, pip=pip, on_log=on_log
+            [runtime, user], wheel_cache, plan.python_version, pip=pip, on_log=on_log, no_deps=no_deps
         )
     except ImageBuildError as exc:
         raise ImageBuildError(_blame(str(exc), plan)) from None
@@ -154,6 +184,20 @@ _UNSATISFIED = re.compile(
     r"(?:satisfies the requirement|No matching distribution found for|depends on) "
     r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 )
+
+
+def _uv() -> tuple[str, ...] | None:
+    """The uv next to this interpreter (the project venv installs it), if any."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.is_file():
+        return (str(beside),)
+    found = shutil.which("uv")
+    return (found,) if found else None
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
 
 
 def _blame(message: str, plan: EnvironmentPlan) -> str:
@@ -177,6 +221,7 @@ def download_wheels(
     *,
     pip: tuple[str, ...] = (sys.executable, "-m", "pip"),
     on_log: Callable[[str], None] | None = None,
+    no_deps: bool = False,
 ) -> list[Path]:
     """`pip download --only-binary` for the image's Python and platform into a cache outside the repo."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -198,6 +243,8 @@ def download_wheels(
         "--dest",
         str(cache),
     ]
+    if no_deps:  # a resolved lock: every package is listed already
+        command.append("--no-deps")
     for path in requirement_files:
         command += ["-r", str(path)]
     if on_log:

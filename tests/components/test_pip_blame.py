@@ -47,7 +47,7 @@ def test_a_missing_wheel_is_blamed_on_the_conda_file(tmp_path: Path) -> None:
         "(from versions: 1.3.0)\nERROR: No matching distribution found for scikit-learn==1.1.*"
     )
     with pytest.raises(image_build.ImageBuildError) as error:
-        image_build.assemble_context(plan, context, wheel_cache=tmp_path / "wheels", pip=pip)
+        image_build.assemble_context(plan, context, wheel_cache=tmp_path / "wheels", pip=pip, resolve=False)
     first = str(error.value).splitlines()[0]
     assert first.startswith(f"{conda}:6: - scikit-learn=1.1.2: no wheel of it for Python 3.11")
     assert "/tmp/mlendpoints-build" not in first and "user.txt" not in first
@@ -59,5 +59,9 @@ def test_unknown_failures_keep_pips_words(tmp_path: Path) -> None:
     context.mkdir()
     with pytest.raises(image_build.ImageBuildError, match="ERROR: network is down"):
         image_build.assemble_context(
-            plan, context, wheel_cache=tmp_path / "wheels", pip=failing_pip("ERROR: network is down")
+            plan,
+            context,
+            wheel_cache=tmp_path / "wheels",
+            pip=failing_pip("ERROR: network is down"),
+            resolve=False,
         )

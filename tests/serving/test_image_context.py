@@ -44,7 +44,7 @@ def test_context_has_dockerfile_runtime_requirements_and_wheels(
     context = tmp_path / "context"
     context.mkdir()
     plan = EnvironmentPlan(requirements=("numpy==2.4.6", "joblib"))
-    assemble_context(plan, context, wheel_cache=tmp_path / "cache", pip=fake_pip)
+    assemble_context(plan, context, wheel_cache=tmp_path / "cache", pip=fake_pip, resolve=False)
     assert (context / "Dockerfile").read_text().startswith("# One image")
     assert (context / "requirements" / "user.txt").read_text() == "numpy==2.4.6\njoblib\n"
     assert "httptools==" in (context / "requirements" / "runtime.txt").read_text()
@@ -69,7 +69,7 @@ def test_pip_failure_names_the_step_and_the_package(tmp_path: Path, fake_pip: tu
     with pytest.raises(
         ImageBuildError, match=r"step: wheels.*No matching distribution found for nosuchpackage"
     ):
-        assemble_context(plan, context, wheel_cache=tmp_path / "cache", pip=fake_pip)
+        assemble_context(plan, context, wheel_cache=tmp_path / "cache", pip=fake_pip, resolve=False)
 
 
 class _Images:

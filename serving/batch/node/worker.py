@@ -51,10 +51,11 @@ class Outcome:
     error: str | None = None
 
 
-# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge), per lease:
-# {"type": "running", "token"} once init() is done and run() starts (the timeout clock starts there),
-# then {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a bundle (`Leases` as JSON),
-# run in order; b"" to exit.
+# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge):
+# {"type": "running", "token"} for a bundle's first lease once init() is done and run() starts (the
+# timeout clock starts there; for the next leases the previous one's "done" starts it), then per lease
+# {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a bundle (`Leases` as JSON), run
+# in order; b"" to exit.
 RUNNING = "running"
 DONE = "done"
 
@@ -102,13 +103,14 @@ class _Worker:
                 return 0
             if not data:
                 return 0
-            for lease in Leases.model_validate_json(data).leases:
+            for index, lease in enumerate(Leases.model_validate_json(data).leases):
                 if self.driver is None:
                     failed = self._start(lease)
                     if failed is not None:
                         self.conn.send_bytes(encode_outcome(lease.token, failed))
                         return 1
-                self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
+                if index == 0:  # one message less per mini-batch: the supervisor knows the order
+                    self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
                 self.conn.send_bytes(encode_outcome(lease.token, self._run(lease)))
 
     def _start(self, lease: Lease) -> Outcome | None:
