@@ -5,6 +5,7 @@ Only imported inside images whose environment came from an MLflow model (mlflow-
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,68 @@ def conform(frame: Any, types: dict[str, Any]) -> Any:
         except (TypeError, ValueError) as error:
             raise InputError(f"column {name!r} does not convert to the model's {dtype}: {error}") from None
     return frame
+
+
+_JSON_TYPES = {
+    "double": "number",
+    "float": "number",
+    "long": "integer",
+    "integer": "integer",
+    "boolean": "boolean",
+    "string": "string",
+    "binary": "string",
+    "datetime": "string",
+}
+_EXAMPLES = {"number": 0.0, "integer": 0, "boolean": False, "string": ""}
+
+
+def swagger_schemas(model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(input, output) JSON schemas of Azure's request and answer from the model's signature, for
+    /swagger.json; None without a signature."""
+    signature = getattr(getattr(model, "metadata", None), "signature", None)
+    if signature is None:
+        return None
+    try:
+        described = signature.to_dict()
+        inputs = json.loads(described.get("inputs") or "[]")
+        outputs = json.loads(described.get("outputs") or "[]")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    named = [
+        spec
+        for spec in inputs
+        if isinstance(spec, dict) and spec.get("name") and spec.get("type") != "tensor"
+    ]
+    if named and len(named) == len(inputs):
+        kinds = [_JSON_TYPES.get(str(spec.get("type")), "string") for spec in named]
+        data: dict[str, Any] = {
+            "type": "object",
+            "required": ["columns", "data"],
+            "properties": {
+                "columns": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "example": [s["name"] for s in named],
+                },
+                "index": {"type": "array", "items": {"type": "integer"}, "example": [0]},
+                "data": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {}},
+                    "example": [[_EXAMPLES[kind] for kind in kinds]],
+                },
+            },
+        }
+    else:
+        data = {"type": "array", "items": {}}
+    params = {"type": "object", "description": "Inference parameters, when the model declares them."}
+    request = {
+        "type": "object",
+        "required": ["input_data"],
+        "properties": {"input_data": data, "params": params},
+    }
+    kinds = [_JSON_TYPES.get(str(spec.get("type")), "string") for spec in outputs if isinstance(spec, dict)]
+    answer: dict[str, Any] = {"type": "array", "items": {"type": kinds[0]} if len(kinds) == 1 else {}}
+    return request, answer
 
 
 def to_jsonable(predictions: Any) -> Any:

@@ -27,8 +27,10 @@ from serving.mlflow_nocode.model_io import (
     column_types,
     conform,
     load_model,
+    swagger_schemas,
     to_jsonable,
 )
+from serving.scorer.swagger import SCHEMAS_ATTRIBUTE
 
 model: Any = None
 columns: list[str] | None = None
@@ -40,6 +42,10 @@ def init():
     model = load_model()
     columns = column_names(model)
     types = column_types(model)
+    # /swagger.json from the model's signature (serving/scorer/swagger.py reads this attribute).
+    schemas = swagger_schemas(model)
+    if schemas is not None:
+        setattr(run, SCHEMAS_ATTRIBUTE, schemas)
 
 
 def _frame(value, names=None, index=None):

@@ -79,7 +79,15 @@ def build_swagger(
     return SwaggerDocs(MappingProxyType(documents), reason)
 
 
+# Scripts of our own (the no-code MLflow script) give their schemas here instead of through
+# inference-schema's decorators, which would also change how run() is called.
+SCHEMAS_ATTRIBUTE = "__mlendpoints_schemas__"
+
+
 def _decorator_schemas(run: Callable[..., Any]) -> tuple[Any, Any, list[str]] | None:
+    given = getattr(run, SCHEMAS_ATTRIBUTE, None)
+    if isinstance(given, tuple) and len(given) == 2:
+        return given[0], given[1], ["2.0", "3.0", "3.1"]
     try:
         from inference_schema.schema_util import (
             get_input_schema,

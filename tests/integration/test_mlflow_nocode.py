@@ -83,6 +83,14 @@ def test_an_mlflow_model_serves_online_and_batch_without_code() -> None:
         assert _post(uri, key, {"input_data": [[2.0, 0.0]], "params": {"scale": 2}}) == (200, [9.0])
         status, answer = _post(uri, key, {"data": [[1, 2]]})
         assert status == 400 and "no input_data in the request" in answer["message"], answer
+        # /swagger.json from the model's signature: Azure's request shape with its columns.
+        swagger = urllib.request.Request(
+            out[f"{ONLINE}.swagger_uri"], headers={"Authorization": f"Bearer {key}"}
+        )
+        with urllib.request.urlopen(swagger, timeout=60) as resp:
+            document = json.loads(resp.read())
+        service_input = document["definitions"]["ServiceInput"]["properties"]["input_data"]
+        assert service_input["properties"]["columns"]["example"] == ["a", "b"]
 
         client = BatchEndpointClient.from_outputs(out, BATCH)
         inputs = client.inputs({"one.csv": "a,b\n1,2\n3,1\n", "two.csv": "a,b\n0,0\n"})

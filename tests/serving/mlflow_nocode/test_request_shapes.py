@@ -116,3 +116,41 @@ def test_the_model_folder_is_found_under_azureml_model_dir(tmp_path: Path) -> No
     assert model_folder(str(tmp_path)) == tmp_path / "model"
     with pytest.raises(FileNotFoundError, match="no MLmodel file under AZUREML_MODEL_DIR"):
         model_folder(str(tmp_path / "model" / "nothing"))
+
+
+class _Signature:
+    def __init__(self, inputs: str, outputs: str) -> None:
+        self._described = {"inputs": inputs, "outputs": outputs}
+
+    def to_dict(self) -> dict[str, str]:
+        return self._described
+
+
+class _Described:
+    def __init__(self, signature: _Signature) -> None:
+        self.metadata = type("Meta", (), {"signature": signature})()
+
+
+def test_swagger_documents_azures_request_from_the_signature() -> None:
+    from serving.mlflow_nocode.model_io import swagger_schemas
+    from serving.scorer.swagger import SCHEMAS_ATTRIBUTE, build_swagger
+
+    signature = _Signature(
+        '[{"type": "long", "name": "age"}, {"type": "string", "name": "thal"}]', '[{"type": "long"}]'
+    )
+    request, answer = swagger_schemas(_Described(signature)) or ({}, {})
+    data = request["properties"]["input_data"]
+    assert data["properties"]["columns"]["example"] == ["age", "thal"]
+    assert data["properties"]["data"]["example"] == [[0, ""]]
+    assert answer == {"type": "array", "items": {"type": "integer"}}
+    tensors = swagger_schemas(_Described(_Signature('[{"type": "tensor", "tensor-spec": {}}]', "[]")))
+    assert tensors is not None and tensors[0]["properties"]["input_data"] == {"type": "array", "items": {}}
+
+    def run(raw_data: str) -> None:
+        return None
+
+    setattr(run, SCHEMAS_ATTRIBUTE, (request, answer))
+    docs = build_swagger(run, "/nonexistent", service_name="ep", service_version="d", path_prefix="")
+    document = json.loads(docs.get("2"))
+    assert document["definitions"]["ServiceInput"] == request
+    assert json.loads(docs.get("3"))["openapi"].startswith("3.0")
