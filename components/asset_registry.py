@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, cast
 
-from components.azureml_yaml import Document
+from components.azureml_yaml import Document, kind_of
 from components.errors import Problem, format_loc
 from components.specs import EnvironmentSpec, ModelSpec
 from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
@@ -112,7 +112,7 @@ class Registered:
 
 
 @dataclass
-class AssetRegistry:
+class Registry:
     """Registered assets by kind and name, then version."""
 
     _assets: dict[tuple[AssetKind, str], dict[str, Registered]] = field(default_factory=dict)
@@ -169,13 +169,10 @@ class AssetRegistry:
 
 
 def _kind_of(spec: object) -> AssetKind | None:
-    if isinstance(spec, ModelAssetSpec):
-        return "model"
-    if isinstance(spec, EnvironmentAssetSpec):
-        return "environment"
-    if isinstance(spec, DataAssetSpec):
-        return "data"
-    return None
+    """The asset kind of a spec to register (the loader's kind), None for anything else."""
+    if not isinstance(spec, ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec):
+        return None
+    return cast(AssetKind, kind_of(spec))  # "model", "environment" or "data" for these specs
 
 
 def _where(file: str | None, line: int | None, entry: str) -> str:
@@ -185,9 +182,9 @@ def _where(file: str | None, line: int | None, entry: str) -> str:
     return " ".join(part for part in (file or "stack config", entry) if part)
 
 
-def build_registry(documents: Iterable[Document]) -> tuple[AssetRegistry, list[Problem]]:
+def build_registry(documents: Iterable[Document]) -> tuple[Registry, list[Problem]]:
     """Register every asset document; a second, different definition of a name:version is a problem."""
-    registry = AssetRegistry()
+    registry = Registry()
     problems: list[Problem] = []
     for document in documents:
         kind = _kind_of(document.spec)
@@ -226,7 +223,7 @@ class Resolved:
     unresolved: list[tuple[Document, str]]
 
 
-def resolve_documents(documents: Iterable[Document], registry: AssetRegistry) -> Resolved:
+def resolve_documents(documents: Iterable[Document], registry: Registry) -> Resolved:
     """Replace each deployment's `azureml:` model and environment references by the registered specs."""
     result = Resolved([], [], [])
     for document in documents:

@@ -243,9 +243,7 @@ def _resources_size(spec: OnlineDeploymentSpec) -> tuple[float, float] | None:
     resources = spec.resources
     if resources is None or not (resources.limits or resources.requests):
         return None
-    limits, requests = resources.limits, resources.requests
-    cpu = (limits.cpu if limits else None) or (requests.cpu if requests else None)
-    memory = (limits.memory if limits else None) or (requests.memory if requests else None)
+    cpu, memory = resources.bound()
     cores = quantities.cpu_cores(cpu) if cpu else skus.DEFAULT_CORES
     memory_gb = quantities.memory_mb(memory) / 1024 if memory else skus.DEFAULT_MEMORY_GB
     return cores, memory_gb

@@ -193,6 +193,14 @@ class ResourceRequirements(Spec):
     requests: ContainerResources | None = Field(default=None, description="Requested resources.")
     limits: ContainerResources | None = Field(default=None, description="Resource limits.")
 
+    def bound(self) -> tuple[str | None, str | None]:
+        """(cpu, memory) that bound a container: the limits, else the requests (as Kubernetes bounds a
+        pod); the targets that are not Kubernetes size containers by them and the quota counts them."""
+        limits, requests = self.limits, self.requests
+        cpu = (limits.cpu if limits else None) or (requests.cpu if requests else None)
+        memory = (limits.memory if limits else None) or (requests.memory if requests else None)
+        return cpu, memory
+
 
 class OnlineDeploymentSpec(Spec):
     """One deployment behind an online endpoint: model, code, environment, size and serving settings."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.asset_registry import AssetRegistry, Reference, parse_reference, version_key
+from components.asset_registry import Reference, Registry, parse_reference, version_key
 from components.errors import SpecError
 from components.specs import OnlineDeploymentSpec
 from components.stack_config import load_stack_config
@@ -148,7 +148,7 @@ def test_references_to_shared_registries_stay_refused_off_azure() -> None:
 
 
 def test_the_registry_lists_entries_in_order() -> None:
-    registry = AssetRegistry()
+    registry = Registry()
     assert registry.names("model") == [] and registry.entries() == []
 
 

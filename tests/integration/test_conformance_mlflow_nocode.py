@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.conformance_scripts import ABSENT, ENDPOINTS
 from tests.integration.batch_client import BatchEndpointClient
 from tests.integration.fixtures.tiny_endpoint import local_stack
 from tests.integration.pulumi_stack import TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 HEART = ENDPOINTS / "batch" / "deploy-models" / "heart-classifier-mlflow"
@@ -104,17 +104,10 @@ def test_the_heart_classifier_serves_online_and_batch_without_code() -> None:
         rows = [line.split(",") for line in lines[1:6]]
         typed = [[_value(value) for value in row] for row in rows]
         body = {"input_data": {"columns": columns, "index": list(range(len(typed))), "data": typed}}
-        request = urllib.request.Request(
-            out[f"{ONLINE}.scoring_uri"],
-            data=json.dumps(body).encode(),
-            headers={
-                "Authorization": f"Bearer {out[f'{ONLINE}.primary_key']}",
-                "Content-Type": "application/json",
-            },
-            method="POST",
+        status, answer = post_score(
+            out[f"{ONLINE}.scoring_uri"], out[f"{ONLINE}.primary_key"], body=json.dumps(body).encode()
         )
-        with urllib.request.urlopen(request, timeout=120) as resp:
-            answer = json.loads(resp.read())
+        assert status == 200, answer
         assert [str(p) for p in answer] == direct[first.name][:5]
 
         client = BatchEndpointClient.from_outputs(out, BATCH)

@@ -9,7 +9,6 @@ or environment: the image comes from the model's conda.yaml, the script and driv
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from tests.integration.batch_client import BatchEndpointClient
 from tests.integration.fixtures.tiny_endpoint import local_stack
 from tests.integration.pulumi_stack import TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 MODEL = Path(__file__).resolve().parents[1] / "components" / "fixtures" / "assets" / "mlflow-model"
@@ -59,17 +59,7 @@ def _serving() -> dict[str, Any]:
 
 
 def _post(uri: str, key: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        uri,
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    return post_score(uri, key, body=json.dumps(body).encode())
 
 
 def test_an_mlflow_model_serves_online_and_batch_without_code() -> None:

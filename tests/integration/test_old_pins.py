@@ -4,13 +4,13 @@ the pins' world (components/env_resolution.py), not today's, where numpy 2 break
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.integration.fixtures.tiny_endpoint import local_stack, tiny_serving
 from tests.integration.pulumi_stack import TempStack
+from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-old-pins"
@@ -30,17 +30,9 @@ def test_old_pins_get_a_matching_world() -> None:
     try:
         stack.up()
         out = stack.outputs(show_secrets=True)
-        request = urllib.request.Request(
-            out[f"{ENDPOINT}.scoring_uri"],
-            data=json.dumps({"data": [[4.0], [10.0]]}).encode(),
-            headers={
-                "Authorization": f"Bearer {out[f'{ENDPOINT}.primary_key']}",
-                "Content-Type": "application/json",
-            },
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            answer = json.loads(resp.read())
+        body = json.dumps({"data": [[4.0], [10.0]]}).encode()
+        status, answer = post_score(out[f"{ENDPOINT}.scoring_uri"], out[f"{ENDPOINT}.primary_key"], body=body)
+        assert status == 200, answer
         assert answer["predictions"] == [9.0, 21.0]
         assert answer["sklearn"] == "1.2.2"
         assert answer["numpy"].startswith("1."), answer  # the world of scikit-learn 1.2.2, not numpy 2

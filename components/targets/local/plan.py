@@ -40,12 +40,9 @@ def deployment_limits(
     else requests) as the cluster would bound its pod, else the instance type's size (local_limits).
     Both capped by this host, with a note saying so."""
     nano, memory = local_limits(spec.instance_type, host_cpus, host_memory_mb)
-    resources = spec.resources
-    if resources is None:
+    if spec.resources is None:
         return nano, memory, []
-    limits, requests = resources.limits, resources.requests
-    cpu = (limits.cpu if limits else None) or (requests.cpu if requests else None)
-    mem = (limits.memory if limits else None) or (requests.memory if requests else None)
+    cpu, mem = spec.resources.bound()
     notes: list[str] = []
     if cpu is not None:
         cores = quantities.cpu_cores(cpu)
