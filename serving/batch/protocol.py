@@ -19,11 +19,13 @@ How a job runs (local target; Kubernetes runs the same processes as pods):
   `minibatches.bundle_size`), runs them one after another and reports them in one `Report`: the
   lease and completion round trips, the SQLite transactions and the disk flush are paid per bundle,
   not per mini-batch. Every mini-batch of a bundle is still its own attempt with its own token,
-  timeout and part file.
-* Exactly once: the node writes a mini-batch's rows to its own part file (`Lease.part_path`, unique
-  per attempt), flushes the files to disk (syncfs), then reports `Completion`s. The controller
-  accepts the completion of the current attempt only (one SQLite transaction) and merges accepted
-  part files, in mini-batch order, into the output file once every mini-batch is settled. A killed
+  timeout and byte range of output.
+* Exactly once: a worker appends a bundle's rows to one part file (named after the bundle's first
+  lease's `Lease.part_path`, unique per attempt; creating and deleting a file per mini-batch cost more
+  than a short run() on this kind of disk), each mini-batch's rows at its own byte range
+  (`Completion.part`), flushes the file to disk (syncfs), then reports the `Completion`s. The
+  controller accepts the completion of the current attempt only (one SQLite transaction) and merges
+  the accepted ranges, in mini-batch order, into the output file once every mini-batch is settled. A killed
   worker, node or controller never loses or doubles rows: an attempt that is not accepted is never
   merged, and an accepted one is merged exactly once (the merge writes a temporary file and renames
   it).
@@ -135,7 +137,10 @@ class Lease(_Message):
     files: list[str] = Field(description="Input files (container paths), the run() argument.")
     timeout_s: float = Field(gt=0, description="retry_settings.timeout: the node kills run() after it.")
     output_action: OutputAction
-    part_path: str = Field(description="Where the node writes this attempt's rows (append_row).")
+    part_path: str = Field(
+        description="Unique per attempt: the part file of the bundle this lease opens (append_row); "
+        "the rows of a bundle's later leases go to its first lease's file."
+    )
     output_path: str = Field(description="The job's output folder: AZUREML_BI_OUTPUT_PATH.")
     user_log_dir: str = Field(description="Job folder for logs/user/stdout|error/<node>/processNNN.*.")
     logging_level: str = "info"
@@ -159,6 +164,14 @@ class HeartbeatAnswer(_Message):
     abandon: list[str] = Field(default_factory=list)
 
 
+class PartRange(_Message):
+    """A byte range of a part file: one attempt's rows in the file its bundle's worker appended to."""
+
+    path: str = Field(description="The Lease.part_path of the bundle's first lease.")
+    offset: int = Field(ge=0)
+    length: int = Field(ge=0)
+
+
 FailureKind = Literal["exception", "timeout", "too_few_rows", "init_failed", "worker_died", "no_run"]
 
 
@@ -169,7 +182,7 @@ class Completion(_Message):
     node: str
     process: int = Field(ge=0)
     outcome: Literal["succeeded", "failed"]
-    rows: int = Field(default=0, ge=0, description="Rows written to part_path (append_row).")
+    rows: int = Field(default=0, ge=0, description="Rows run() returned (append_row: written to `part`).")
     elapsed_s: float = Field(default=0.0, ge=0)
     started_at: float | None = Field(
         default=None,
@@ -178,6 +191,10 @@ class Completion(_Message):
     )
     failure: FailureKind | None = None
     error: str | None = Field(default=None, description="One paragraph: what failed, on which files.")
+    part: PartRange | None = Field(
+        default=None,
+        description="Where a succeeded append_row attempt's rows are; None: the whole Lease.part_path.",
+    )
 
 
 class Report(_Message):
@@ -192,7 +209,7 @@ class Report(_Message):
 
 
 class ReportAnswer(_Message):
-    # Per completion, in order. False: that attempt is not the current one any more; the node
-    # deletes its part file.
+    # Per completion, in order. False: that attempt is not the current one any more (its rows are
+    # never merged; the node deletes a part file none of whose ranges was accepted).
     accepted: list[bool]
     leases: list[Lease] = Field(default_factory=list, description="The answer to Report.next_lease.")

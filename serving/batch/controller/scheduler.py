@@ -33,6 +33,14 @@ log = logging.getLogger("serving.batch.controller")
 MIN_PASS_GAP_S = 0.05
 
 
+def part_holds(path: str, size: int) -> bool:
+    """Whether the part file a node reported holds at least `size` bytes (its range ends there)."""
+    try:
+        return os.stat(path).st_size >= size
+    except OSError:
+        return False
+
+
 def part_path(spec: JobSpec, idx: int, attempt: int) -> str:
     """Unique per attempt: a stale attempt can never write over the accepted one."""
     return os.path.join(spec.parts_folder, f"mb{idx:06d}-a{attempt}.part")
@@ -75,7 +83,7 @@ class Scheduler:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))
 
     def complete(self, report: Report) -> ReportAnswer:
-        accepted = self.store.complete_all(report.completions, self.clock(), os.path.isfile)
+        accepted = self.store.complete_all(report.completions, self.clock(), part_holds)
         self.wake.set()
         leases = [] if report.next_lease is None else self.lease(report.next_lease)
         return ReportAnswer(accepted=accepted, leases=leases)

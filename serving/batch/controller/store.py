@@ -1,7 +1,8 @@
 """Durable job store: SQLite in WAL mode; every step that matters for exactly-once is one transaction.
 
 Tables: `jobs` (one row per job, its JobSpec as JSON), `minibatches` (state pending | leased |
-succeeded | failed | canceled, the current attempt's token, failure count, accepted part file) and
+succeeded | failed | canceled, the current attempt's token, failure count, accepted rows: a part file
+and, for bundles, the byte range in it) and
 `attempts` (one row per lease handed out: who ran it, how it ended; completions are answered from it,
 so a repeated completion with the same token gets the same answer).
 """
@@ -9,6 +10,8 @@ so a repeated completion with the same token gets the same answer).
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -28,6 +31,7 @@ ACTIVE = ("Queued", "Running", "Finalizing")
 TERMINAL = ("Completed", "Failed", "Canceled")
 STATES = ("pending", "leased", "succeeded", "failed", "canceled")
 _BY_STATE = "minibatches INDEXED BY minibatches_state"  # see the index's comment in _SCHEMA
+_PART_NAME = re.compile(r"mb\d+-a\d+\.part")  # scheduler.part_path's names
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -64,6 +68,8 @@ CREATE TABLE IF NOT EXISTS minibatches (
     elapsed REAL,
     rows INTEGER,
     part_path TEXT,
+    part_offset INTEGER,
+    part_length INTEGER,
     PRIMARY KEY (job, idx)
 ) WITHOUT ROWID;
 -- Scheduling reads go through this index (INDEXED BY): without statistics SQLite would rather scan a
@@ -162,6 +168,45 @@ class AttemptRow:
 
 
 PartPath = Callable[[JobSpec, int, int], str]
+# (part file, bytes it must hold) -> whether it does: a node's claim is checked before it is accepted.
+PartCheck = Callable[[str, int], bool]
+
+
+@dataclass(frozen=True)
+class AcceptedPart:
+    """Where one succeeded mini-batch's rows are: a whole part file, or a byte range of a bundle's."""
+
+    minibatch: int
+    path: str
+    offset: int = 0
+    length: int | None = None  # None: to the end of the file
+
+
+# Columns added after the first release: a store from an older controller gets them on open.
+_ADDED_COLUMNS = {"minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER"))}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, kind in columns:
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _claimed_part(spec: JobSpec, leased: str, done: Completion) -> tuple[str, int, int | None] | str:
+    """(file, offset, length) of a success's rows, or why the claim is refused.
+
+    A node names the file its bundle wrote; only a part file of this job's parts folder is taken, so
+    whatever runs on a node cannot make the merge read other files."""
+    if done.part is None:
+        return leased, 0, None
+    path = done.part.path
+    if os.path.dirname(path) != spec.parts_folder.rstrip("/") or not _PART_NAME.fullmatch(
+        os.path.basename(path)
+    ):
+        return f"the node named {path} for its rows, which is not a part file of this job"
+    return path, done.part.offset, done.part.length
 
 
 class Store:
@@ -175,6 +220,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        _add_missing_columns(self._db)
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
         # Job -> moving average of run() seconds per succeeded mini-batch (bundle sizes; not durable:
@@ -432,20 +478,16 @@ class Store:
                     abandon.append(token)
         return abandon
 
-    def complete(self, done: Completion, now: float, part_ok: Callable[[str], bool]) -> bool:
+    def complete(self, done: Completion, now: float, part_ok: PartCheck) -> bool:
         """Settle the current attempt (one transaction); False for any other attempt's token."""
         return self.complete_all([done], now, part_ok)[0]
 
-    def complete_all(
-        self, report: list[Completion], now: float, part_ok: Callable[[str], bool]
-    ) -> list[bool]:
+    def complete_all(self, report: list[Completion], now: float, part_ok: PartCheck) -> list[bool]:
         """Settle a bundle's attempts in one transaction; per completion, whether it was accepted."""
         with self._txn() as db:
             return [self._complete(db, done, now, part_ok) for done in report]
 
-    def _complete(
-        self, db: sqlite3.Connection, done: Completion, now: float, part_ok: Callable[[str], bool]
-    ) -> bool:
+    def _complete(self, db: sqlite3.Connection, done: Completion, now: float, part_ok: PartCheck) -> bool:
         attempt = db.execute(
             "SELECT job, idx, outcome, accepted FROM attempts WHERE token = ?", (done.token,)
         ).fetchone()
@@ -464,14 +506,21 @@ class Store:
             return False
         spec = self._spec(db, name)
         outcome, failure, error = done.outcome, done.failure, done.error
-        if outcome == "succeeded" and spec.settings.output_action == "append_row" and not part_ok(part):
-            outcome, failure = "failed", "exception"
-            error = f"the node reported success but its part file {part} is missing"
+        offset, length = 0, None
+        if outcome == "succeeded" and spec.settings.output_action == "append_row":
+            claim = _claimed_part(spec, part, done)
+            if isinstance(claim, str):
+                outcome, failure, error = "failed", "exception", claim
+            else:
+                part, offset, length = claim
+                if not part_ok(part, offset + (length or 0)):
+                    outcome, failure = "failed", "exception"
+                    error = f"the node reported success but its part file {part} is missing or short"
         if outcome == "succeeded":
             db.execute(
-                "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?"
-                " WHERE job = ? AND idx = ?",
-                (done.node, done.process, done.elapsed_s, done.rows, name, idx),
+                "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?,"
+                " part_path = ?, part_offset = ?, part_length = ? WHERE job = ? AND idx = ?",
+                (done.node, done.process, done.elapsed_s, done.rows, part, offset, length, name, idx),
             )
             self._end_attempt(db, done, now, "succeeded", accepted=True)
             pace = self._pace.get(name)
@@ -630,13 +679,15 @@ class Store:
             ).fetchall()
         return [name for (name,) in rows]
 
-    def accepted_parts(self, name: str) -> list[tuple[int, str]]:
-        """The accepted part files of a job, in mini-batch order: what the merge concatenates."""
+    def accepted_parts(self, name: str) -> list[AcceptedPart]:
+        """The accepted rows of a job, in mini-batch order: what the merge concatenates."""
         with self._read() as db:
-            return db.execute(
-                "SELECT idx, part_path FROM minibatches WHERE job = ? AND state = 'succeeded' ORDER BY idx",
+            rows = db.execute(
+                "SELECT idx, part_path, COALESCE(part_offset, 0), part_length FROM minibatches"
+                " WHERE job = ? AND state = 'succeeded' ORDER BY idx",
                 (name,),
             ).fetchall()
+        return [AcceptedPart(*row) for row in rows]
 
     def finish(self, name: str, status: str, error: str | None, now: float) -> None:
         with self._txn() as db:

@@ -107,14 +107,44 @@ def name_files(files: Sequence[str]) -> str:
     return f"{named} ... and {more} more" if more > 0 else named
 
 
-def write_part(path: str, text: str) -> None:
-    """Create `path` with `text`, not yet durable: the slot flushes a bundle's parts (sync_parts)
-    before it reports them. The path is unique per attempt and only an accepted attempt's part is
-    merged, so a part cut short by a kill is never read: its attempt is never reported as done."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text.encode("utf-8"))
+class PartWriter:
+    """Appends a bundle's rows to one part file, each mini-batch at its own byte range.
+
+    One file per bundle, not per mini-batch: creating a file, and the controller deleting it after the
+    merge, cost more than a short run() on a virtual disk (measured ~0.5-1 ms each). Not yet durable:
+    the slot flushes the bundle's file (sync_parts) before it reports it. The file is named after the
+    bundle's first lease's part_path (unique per attempt); a range is only merged once its attempt is
+    accepted, so rows cut short by a kill, or of an attempt that is refused, are never read.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._end = 0
+
+    def append(self, text: str) -> tuple[int, int]:
+        """Write `text` after what is there; returns (offset, length). Raises OSError."""
+        data = text.encode("utf-8")
+        if self._fd is None:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self._end = 0
+        offset = self._end
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(self._fd, view, self._end)
+                view = view[written:]
+                self._end += written
+        except OSError:
+            self._end = os.fstat(self._fd).st_size  # later ranges start after whatever did get written
+            raise
+        return offset, len(data)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def sync_parts(paths: Sequence[str]) -> None:
@@ -155,7 +185,7 @@ def _syncfs(folder: str) -> bool:
 
 
 def remove_part(path: str) -> None:
-    """Delete a part file the controller will never merge (missing is fine)."""
+    """Delete a part file none of whose ranges the controller will merge (missing is fine)."""
     _remove(path)
 
 

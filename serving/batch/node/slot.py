@@ -266,6 +266,13 @@ class Slot(threading.Thread):
                 "started_at": wall,
                 "failure": outcome.failure,
                 "error": outcome.error,
+                "part": None
+                if outcome.part_path is None
+                else {
+                    "path": outcome.part_path,
+                    "offset": outcome.part_offset,
+                    "length": outcome.part_length,
+                },
             }
         )
 
@@ -314,7 +321,11 @@ class Slot(threading.Thread):
         )
 
     def _drop_worker(self, worker: WorkerProcess, lease: Lease) -> None:
-        """Kill the worker and delete whatever it may have written for this attempt (never reported)."""
+        """Kill the worker and delete whatever it may have written for this attempt (never reported).
+
+        Its own part_path holds rows only when it opened the bundle, and then no other lease's: the
+        rows of a later lease in the bundle go to the first one's file, which stays (its ranges are
+        reported)."""
         worker.kill()
         if self.worker is worker:
             self.worker = None
@@ -325,11 +336,9 @@ class Slot(threading.Thread):
     def _deliver(self, done: list[tuple[Completion, Lease]], ask: LeaseRequest | None) -> None:
         """Flush the parts to disk, then report until the controller answers (it may be restarting);
         idempotent by token. The answer may carry the worker's next bundle."""
-        parts = [
-            lease.part_path
-            for completion, lease in done
-            if completion.outcome == "succeeded" and lease.output_action == "append_row"
-        ]
+        parts = sorted(
+            {_part_file(completion, lease) for completion, lease in done if _wrote(completion, lease)}
+        )
         try:
             sync_parts(parts)
         except OSError as error:
@@ -354,10 +363,18 @@ class Slot(threading.Thread):
             except ControllerRejected as error:
                 log.error("completions from %s on refused: %s", first, error)
                 return
-            for (_, lease), accepted in zip(done, answer.accepted, strict=True):
-                if not accepted:
+            kept: set[str] = set()
+            refused: set[str] = set()
+            for (completion, lease), accepted in zip(done, answer.accepted, strict=True):
+                if not _wrote(completion, lease):
+                    continue
+                if accepted:
+                    kept.add(_part_file(completion, lease))
+                else:
                     log.info("completion of %s not accepted (no longer the current attempt)", lease.token)
-                    remove_part(lease.part_path)
+                    refused.add(_part_file(completion, lease))
+            for path in refused - kept:  # a file with an accepted range stays: the merge reads it
+                remove_part(path)
             if ask is not None:
                 self._queue = list(answer.leases)
             return
@@ -436,6 +453,14 @@ class Slot(threading.Thread):
             limit = min(limit, to_stop)
         if wait([self.waker.fd], timeout=limit):
             self.waker.drain()
+
+
+def _wrote(completion: Completion, lease: Lease) -> bool:
+    return completion.outcome == "succeeded" and lease.output_action == "append_row"
+
+
+def _part_file(completion: Completion, lease: Lease) -> str:
+    return completion.part.path if completion.part is not None else lease.part_path
 
 
 def _describe(bundle: list[Lease]) -> str:

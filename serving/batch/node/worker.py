@@ -19,7 +19,7 @@ from typing import Literal
 
 from serving.batch.node.driver import Driver, DriverError, call_init, load_driver
 from serving.batch.node.logfiles import UserLogs, process_name
-from serving.batch.node.rows import ResultError, check_row_count, name_files, render_rows, write_part
+from serving.batch.node.rows import PartWriter, ResultError, check_row_count, name_files, render_rows
 from serving.batch.protocol import Lease, Leases
 from serving.scorer.script import describe_exception, format_traceback
 
@@ -49,6 +49,10 @@ class Outcome:
     elapsed_s: float = 0.0
     failure: str | None = None
     error: str | None = None
+    # append_row: where the rows went (the bundle's part file and this attempt's byte range).
+    part_path: str | None = None
+    part_offset: int = 0
+    part_length: int = 0
 
 
 # Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge):
@@ -103,15 +107,20 @@ class _Worker:
                 return 0
             if not data:
                 return 0
-            for index, lease in enumerate(Leases.model_validate_json(data).leases):
-                if self.driver is None:
-                    failed = self._start(lease)
-                    if failed is not None:
-                        self.conn.send_bytes(encode_outcome(lease.token, failed))
-                        return 1
-                if index == 0:  # one message less per mini-batch: the supervisor knows the order
-                    self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
-                self.conn.send_bytes(encode_outcome(lease.token, self._run(lease)))
+            leases = Leases.model_validate_json(data).leases
+            part = PartWriter(leases[0].part_path)
+            try:
+                for index, lease in enumerate(leases):
+                    if self.driver is None:
+                        failed = self._start(lease)
+                        if failed is not None:
+                            self.conn.send_bytes(encode_outcome(lease.token, failed))
+                            return 1
+                    if index == 0:  # one message less per mini-batch: the supervisor knows the order
+                        self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
+                    self.conn.send_bytes(encode_outcome(lease.token, self._run(lease, part)))
+            finally:
+                part.close()
 
     def _start(self, lease: Lease) -> Outcome | None:
         """Set up the job's environment and logs, import the driver, call init(); an Outcome on failure."""
@@ -159,7 +168,7 @@ class _Worker:
         log.info("init() returned in %.2f s", time.monotonic() - started)
         return None
 
-    def _run(self, lease: Lease) -> Outcome:
+    def _run(self, lease: Lease, part: PartWriter) -> Outcome:
         assert self.driver is not None
         started = time.monotonic()
         where = f"mini-batch {lease.minibatch} (attempt {lease.attempt}) of job {lease.job}"
@@ -175,11 +184,12 @@ class _Worker:
                 error=f"run() in {self.driver.path} raised {detail} on {where}, files: "
                 f"{name_files(lease.files)}." + self._see_error_log(),
             )
+        offset = length = 0
         try:
             rows = render_rows(result)
             check_row_count(rows, lease.files)
             if lease.output_action == "append_row":
-                write_part(lease.part_path, rows.text)
+                offset, length = part.append(rows.text)
         except ResultError as error:
             message = error.message
             if error.kind != "too_few_rows":
@@ -197,7 +207,14 @@ class _Worker:
             )
         finally:
             _flush()
-        return Outcome("succeeded", rows=rows.count, elapsed_s=time.monotonic() - started)
+        return Outcome(
+            "succeeded",
+            rows=rows.count,
+            elapsed_s=time.monotonic() - started,
+            part_path=part.path if lease.output_action == "append_row" else None,
+            part_offset=offset,
+            part_length=length,
+        )
 
     def _log_error(self, headline: str, error: BaseException | None) -> None:
         if self.logs is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,8 @@ import pytest
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.scheduler import part_path
-from serving.batch.controller.store import LOST_NODES_FORGIVEN, STICKY_S, Store
-from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest
+from serving.batch.controller.store import LOST_NODES_FORGIVEN, STICKY_S, AcceptedPart, Store
+from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest, PartRange
 
 
 def _spec(name: str = "job-1", deployment: str = "blue", **settings: object) -> JobSpec:
@@ -53,7 +54,7 @@ def _failed(lease: Lease, kind: str = "exception") -> Completion:
     return Completion(token=lease.token, node="n1", process=0, outcome="failed", failure=kind, error="boom")  # type: ignore[arg-type]
 
 
-def always(_: str) -> bool:
+def always(_: str, __: int) -> bool:
     return True
 
 
@@ -149,7 +150,7 @@ def test_exceeding_the_error_threshold_abandons_the_rest(store: Store) -> None:
 def test_a_success_without_its_part_file_counts_as_a_failed_try(store: Store) -> None:
     store.create_job(_spec(), [["a"]], now=0)
     lease = _lease(store)
-    assert store.complete(_ok(lease), 1, lambda path: False) is True
+    assert store.complete(_ok(lease), 1, lambda path, size: False) is True
     batch = store.minibatches("job-1")[0]
     assert (batch.state, batch.failures) == ("pending", 1)
     assert "part file" in (batch.last_error or "")
@@ -251,3 +252,53 @@ def test_a_bundle_is_settled_in_one_transaction_and_a_stale_member_is_refused_al
     # The job report shows when each bundled run() ran, not the bundle's one lease time.
     times = {(a.idx, a.attempt): (a.started_at, a.ended_at) for a in store.attempts("job-1")}
     assert times[(2, 0)] == pytest.approx((50.1, 50.2)) and times[(8, 0)] == pytest.approx((50.7, 50.8))
+
+
+def test_a_bundle_s_rows_are_ranges_of_one_part_file_and_other_files_are_refused(store: Store) -> None:
+    store.create_job(_spec(), [[f"f{i}"] for i in range(3)], now=0)
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=8)
+    leases = [
+        *store.lease(ask, 0, part_path),
+        *store.lease(ask, 0, part_path),
+        *store.lease(ask, 0, part_path),
+    ]
+    bundle_file = leases[0].part_path
+    sizes: dict[str, int] = {}
+
+    def holds(path: str, size: int) -> bool:
+        sizes[path] = size
+        return size <= 10
+
+    ranged = [
+        _ok(leases[0]).model_copy(update={"part": PartRange(path=bundle_file, offset=0, length=4)}),
+        _ok(leases[1]).model_copy(update={"part": PartRange(path=bundle_file, offset=4, length=6)}),
+        # a range past the file's end, and a file outside the job's parts folder: both refused
+        _ok(leases[2]).model_copy(update={"part": PartRange(path=bundle_file, offset=10, length=1)}),
+    ]
+    assert store.complete_all(ranged, 1, holds) == [True, True, True]
+    assert sizes == {bundle_file: 11}
+    assert store.accepted_parts("job-1") == [
+        AcceptedPart(0, bundle_file, 0, 4), AcceptedPart(1, bundle_file, 4, 6),
+    ]  # fmt: skip
+    third = store.minibatches("job-1")[2]
+    assert third.state == "pending" and "missing or short" in (third.last_error or "")
+    (again,) = store.lease(ask, 2, part_path)
+    forged = _ok(again).model_copy(update={"part": PartRange(path="/etc/passwd", offset=0, length=1)})
+    assert store.complete(forged, 3, always) is True
+    assert "not a part file of this job" in (store.minibatches("job-1")[2].last_error or "")
+
+
+def test_a_store_from_before_ranges_gets_their_columns(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.executescript(
+        "CREATE TABLE minibatches (job TEXT NOT NULL, idx INTEGER NOT NULL, files TEXT NOT NULL,"
+        " nfiles INTEGER NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, token TEXT,"
+        " node TEXT, process INTEGER, heartbeat_at REAL, leased_at REAL, failures INTEGER NOT NULL DEFAULT 0,"
+        " failure TEXT, last_error TEXT, elapsed REAL, rows INTEGER, part_path TEXT, PRIMARY KEY (job, idx))"
+        " WITHOUT ROWID;"
+        "INSERT INTO minibatches (job, idx, files, nfiles, state, part_path)"
+        " VALUES ('old', 0, '[\"f\"]', 1, 'succeeded', '/p/mb000000-a0.part');"
+    )
+    db.close()
+    store = Store(tmp_path / "old.db")
+    assert store.accepted_parts("old") == [AcceptedPart(0, "/p/mb000000-a0.part", 0, None)]

@@ -172,6 +172,15 @@ class FakeController:
             f"the completion of {token}",
         )
 
+    def rows_of(self, lease: Lease) -> str:
+        """The rows a succeeded attempt reported: its range of its bundle's part file, or its whole file."""
+        done = self.completion(lease.token)
+        if done.part is None:
+            return read_text(lease.part_path)
+        with open(done.part.path, "rb") as handle:
+            handle.seek(done.part.offset)
+            return handle.read(done.part.length).decode("utf-8")
+
     def completions_of(self, token: str) -> list[Completion]:
         with self._lock:
             return [c for c in self.completions if c.token == token]

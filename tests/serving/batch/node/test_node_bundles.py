@@ -24,7 +24,11 @@ def test_a_bundle_runs_in_order_on_one_worker_and_is_reported_once(
     done = [controller.completion(lease.token) for lease in leases]
 
     assert [c.outcome for c in done] == ["succeeded"] * 3
-    assert [read_text(lease.part_path) for lease in leases] == [f"['f{i}.csv', 6]\n" for i in range(3)]
+    assert [controller.rows_of(lease) for lease in leases] == [f"['f{i}.csv', 6]\n" for i in range(3)]
+    # All in the first lease's part file, one after another: no file per mini-batch.
+    assert {c.part.path if c.part else "" for c in done} == {leases[0].part_path}
+    assert read_text(leases[0].part_path) == "".join(f"['f{i}.csv', 6]\n" for i in range(3))
+    assert not any(Path(lease.part_path).exists() for lease in leases[1:])
     runs = [line.split() for line in node.lines("run.log")]
     assert [names for _, names in runs] == ["f0.csv", "f1.csv", "f2.csv"]
     assert len({pid for pid, _ in runs}) == 1 and len(node.lines("init.log")) == 1
@@ -57,7 +61,7 @@ def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_
     (report,) = [r for r in controller.reports if r.completions[0].token == before.token]
     assert [c.token for c in report.completions] == [before.token, slow.token]
     assert report.next_lease is None  # the slot still held a lease: it asked for nothing more
-    assert read_text(after.part_path) == "['c.csv', 5]\n"
+    assert controller.rows_of(after) == "['c.csv', 5]\n"
 
 
 def test_bundles_can_be_turned_off(tmp_path: Path, controller: FakeController, start_node: Start) -> None:

@@ -80,7 +80,7 @@ def test_completion_survives_a_controller_outage_and_is_delivered_once(
         lambda: any(not h.tokens for h in controller.heartbeats[-2:]), what="an empty heartbeat"
     )
     assert len(controller.completions_of(lease.token)) == 1
-    assert read_text(lease.part_path) == "['gate.csv', 8]\n"
+    assert controller.rows_of(lease) == "['gate.csv', 8]\n"
     assert node.process.poll() is None
 
 

@@ -31,8 +31,8 @@ def test_list_results_become_rows_and_init_runs_once_per_process(
     assert [c.rows for c in done] == [2, 1, 2]
     assert all(c.node == NODE and c.failure is None for c in done)
     # Azure renders a list element with str(): a list element is its Python repr.
-    assert read_text(leases[0].part_path) == "['a.csv', 5]\n['bb.csv', 6]\n"
-    assert read_text(leases[1].part_path) == "['ccc.csv', 7]\n"
+    assert controller.rows_of(leases[0]) == "['a.csv', 5]\n['bb.csv', 6]\n"
+    assert controller.rows_of(leases[1]) == "['ccc.csv', 7]\n"
     init = node.lines("init.log")
     assert len(init) == 1, init
     pid, output_path, model_dir = init[0].split()
@@ -75,7 +75,7 @@ def test_dataframe_rows_are_space_separated_without_header_or_index(
     start_node()
     completion = controller.completion(lease.token)
     assert completion.outcome == "succeeded" and completion.rows == 2
-    assert read_text(lease.part_path) == 'frame-1.csv 0 0.5 \nframe-2.csv 1 1.5 "two words"\n'
+    assert controller.rows_of(lease) == 'frame-1.csv 0 0.5 \nframe-2.csv 1 1.5 "two words"\n'
 
 
 def test_summary_only_counts_rows_and_writes_nothing(

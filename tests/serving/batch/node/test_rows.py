@@ -11,6 +11,7 @@ import pytest
 
 from serving.batch.node.logfiles import UserLogs
 from serving.batch.node.rows import (
+    PartWriter,
     ResultError,
     Rows,
     check_row_count,
@@ -18,7 +19,6 @@ from serving.batch.node.rows import (
     name_files,
     remove_part,
     render_rows,
-    write_part,
 )
 from tests.serving.batch.node.frames import FrameStandIn
 
@@ -98,12 +98,21 @@ def test_long_file_lists_are_cut_in_messages() -> None:
     assert named.startswith("f0, f1,") and named.endswith("f19 ... and 5 more")
 
 
-def test_write_part_creates_folders_and_leaves_no_temporary(tmp_path: Path) -> None:
-    path = tmp_path / "job" / "parts" / "000001-0-tok.part"
-    write_part(str(path), "a\nb\n")
-    assert path.read_bytes() == b"a\nb\n"
+def test_a_bundle_s_rows_go_to_one_part_file_at_their_own_ranges(tmp_path: Path) -> None:
+    path = tmp_path / "job" / "parts" / "mb000001-a0.part"
+    path.parent.mkdir(parents=True)
+    path.write_text("left by a killed worker\n")
+    writer = PartWriter(str(path))
+    assert path.read_text() == "left by a killed worker\n"  # untouched until the first rows come
+    assert writer.append("a\nb\n") == (0, 4)
+    assert writer.append("") == (4, 0)
+    assert writer.append("é\n") == (4, 3)  # bytes, not characters
+    writer.close()
+    assert path.read_bytes() == "a\nb\né\n".encode()
     assert os.listdir(path.parent) == [path.name]
-    write_part(str(path), "c\n")  # a rewrite replaces the file whole
+    again = PartWriter(str(path))  # the same attempt's file written again starts over
+    assert again.append("c\n") == (0, 2)
+    again.close()
     assert path.read_text() == "c\n"
     remove_part(str(path))
     remove_part(str(path))  # already gone: fine
