@@ -308,7 +308,8 @@ def load_yaml_text(
     )
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A YAML file's text; SpecError naming the file when it cannot be read or is not UTF-8."""
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
@@ -332,7 +333,7 @@ def load_yaml_document(
     With `entry` (the stack config entry that gave the overrides), problems of overridden keys name
     that entry instead of the file."""
     path = Path(path)
-    data, source = read_yaml(_read_text(path), str(path))
+    data, source = read_yaml(read_text(path), str(path))
     if overrides and entry is not None:
         paths = tuple(override_paths(overrides))
         source = OverlaySource(source.file, source.lines, source.root, paths, entry)

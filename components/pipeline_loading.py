@@ -1,0 +1,140 @@
+"""Component YAML files (command and pipeline components) loaded and wired into a PipelineGraph.
+
+Problems come back as one SpecError naming each file and line: the pipeline's own (a binding to a
+missing output, a cycle) and those of the component files its jobs point at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from components.azureml_yaml import read_text, read_yaml, schema_name
+from components.errors import Problem, Source, SpecError, show
+from components.pipeline_graph import PipelineError, PipelineGraph, build_graph
+from components.specs.parsing import parse_spec
+from components.specs.pipelines import CommandComponentSpec, PipelineComponentSpec, PipelineStepSpec
+
+ComponentSpec = CommandComponentSpec | PipelineComponentSpec
+_KINDS: Mapping[str, type[CommandComponentSpec] | type[PipelineComponentSpec]] = {
+    "commandcomponent": CommandComponentSpec,
+    "command": CommandComponentSpec,
+    "pipelinecomponent": PipelineComponentSpec,
+    "pipeline": PipelineComponentSpec,
+}
+# Registered components by reference (azureml:name:version, azureml:name@latest) -> the component;
+# None when the stack registers none (the error then says how to register one).
+Registered = Callable[[str], CommandComponentSpec]
+
+
+def component_from_mapping(
+    data: Any, source: Source, base_dir: Path | None, *, check_paths: bool = True
+) -> ComponentSpec:
+    """A command or pipeline component, its kind from `$schema` (else from `type`)."""
+    if not isinstance(data, Mapping):
+        raise SpecError([source.problem((), f"must be a component: a mapping of keys (got {show(data)})")])
+    schema = data.get("$schema")
+    kind = schema_name(schema) if isinstance(schema, str) else str(data.get("type", "command")).lower()
+    model = _KINDS.get(kind)
+    if model is None:
+        raise SpecError(
+            [
+                source.problem(
+                    ("$schema",) if isinstance(schema, str) else ("type",),
+                    f"{kind!r} is not a component mlendpoints runs: use a command component "
+                    "(commandComponent.schema.json) or a pipeline component (pipelineComponent.schema.json)",
+                )
+            ]
+        )
+    return parse_spec(model, data, source=source, base_dir=base_dir, check_paths=check_paths)
+
+
+def load_component(path: Path, *, check_paths: bool = True) -> tuple[ComponentSpec, Source]:
+    """One component YAML file; relative paths in it resolve against its folder, as the az CLI does."""
+    data, source = read_yaml(read_text(path), str(path))
+    return component_from_mapping(data, source, path.parent, check_paths=check_paths), source
+
+
+def load_pipeline(
+    path: Path, *, registered: Registered | None = None, check_paths: bool = True
+) -> PipelineGraph:
+    """The pipeline component at `path` with every job's component loaded and every binding checked."""
+    spec, source = load_component(path, check_paths=check_paths)
+    if not isinstance(spec, PipelineComponentSpec):
+        raise SpecError.single(
+            f"this is a command component ({spec.name}); a pipeline deployment's `component` is a "
+            "pipeline component (type: pipeline, with jobs)",
+            file=str(path),
+        )
+    return pipeline_graph(spec, source, path.parent, registered=registered, check_paths=check_paths)
+
+
+def pipeline_graph(
+    spec: PipelineComponentSpec,
+    source: Source,
+    base_dir: Path | None,
+    *,
+    registered: Registered | None = None,
+    check_paths: bool = True,
+) -> PipelineGraph:
+    """`spec`'s graph; SpecError lists the problems at their lines (of `source`, or of the component
+    files its jobs name)."""
+    problems: list[Problem] = []
+    loaded: dict[str, CommandComponentSpec] = {}
+    for job, step in spec.jobs.items():
+        try:
+            loaded[job] = _step_component(job, step, source, base_dir, registered, check_paths)
+        except SpecError as error:
+            problems += error.problems
+
+    def load(job: str, _: PipelineStepSpec) -> CommandComponentSpec:
+        if job not in loaded:
+            raise PipelineError([])  # already in `problems`, at its own file and line
+        return loaded[job]
+
+    try:
+        graph = build_graph(spec, load)
+    except PipelineError as error:
+        problems += [source.problem(problem.loc, problem.message) for problem in error.problems]
+    if problems:
+        raise SpecError(problems)
+    return graph
+
+
+def _step_component(
+    job: str,
+    step: PipelineStepSpec,
+    source: Source,
+    base_dir: Path | None,
+    registered: Registered | None,
+    check_paths: bool,
+) -> CommandComponentSpec:
+    at = ("jobs", job, "component")
+    component: ComponentSpec
+    if isinstance(step.component, Path):
+        component, _ = load_component(step.component, check_paths=check_paths)
+    elif isinstance(step.component, dict):
+        # Inline: its problems are named under the job's `component` key, at their lines of the file.
+        lines = {loc[len(at) :]: line for loc, line in source.lines.items() if loc[: len(at)] == at}
+        inline = Source(source.file, lines, root=source.root + at)
+        component = component_from_mapping(step.component, inline, base_dir, check_paths=check_paths)
+    elif registered is None:
+        raise SpecError(
+            [
+                source.problem(
+                    at,
+                    f"{step.component}: no components are registered in this stack; list the component's "
+                    "YAML file under `components:` in the stack config, or give its path",
+                )
+            ]
+        )
+    else:
+        try:
+            component = registered(step.component)
+        except LookupError as error:
+            raise SpecError([source.problem(at, str(error))]) from None
+    if not isinstance(component, CommandComponentSpec):
+        message = f"{component.name or 'this'} is a pipeline component; a job runs a command component"
+        raise SpecError([source.problem(at, message)])
+    return component
