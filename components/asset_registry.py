@@ -15,20 +15,30 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from components.azureml_yaml import Document, kind_of
-from components.errors import Problem, format_loc
-from components.specs import EnvironmentSpec, ModelSpec
+from components.errors import Problem, Source, format_loc
+from components.specs import EnvironmentSpec, ModelSpec, PipelineComponentBatchDeploymentSpec
 from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
+from components.specs.pipelines import CommandComponentSpec, PipelineComponentSpec
 
-AssetKind = Literal["model", "environment", "data"]
-AssetSpec = ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec
+AssetKind = Literal["model", "environment", "data", "component"]
+AssetSpec = (
+    ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec | CommandComponentSpec | PipelineComponentSpec
+)
 # Stack config key of each kind (where a user registers one).
 CONFIG_KEY: Mapping[AssetKind, str] = MappingProxyType(
-    {"model": "models", "environment": "environments", "data": "data"}
+    {"model": "models", "environment": "environments", "data": "data", "component": "components"}
 )
+# The `$schema` to name in messages about registering one.
+_SCHEMA_OF: Mapping[AssetKind, str] = MappingProxyType(
+    {"model": "model", "environment": "environment", "data": "data", "component": "commandComponent"}
+)
+# `az ml component create` numbers a component without a version: the first one is version 1.
+FIRST_VERSION = "1"
 _LATEST = "latest"
 
 _SHORT = re.compile(
@@ -38,11 +48,11 @@ _SHORT = re.compile(
 # The ARM id form, as `az ml ... show` prints `id` (also accepted without the leading `azureml:`).
 _LONG = re.compile(
     r"(?:azureml:)?/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.MachineLearningServices/"
-    r"workspaces/[^/]+/(?P<kind>models|environments|data)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
+    r"workspaces/[^/]+/(?P<kind>models|environments|data|components)/(?P<name>[^/]+)/versions/(?P<version>[^/]+)",
     re.IGNORECASE,
 )
 _LONG_KIND: Mapping[str, AssetKind] = MappingProxyType(
-    {"models": "model", "environments": "environment", "data": "data"}
+    {"models": "model", "environments": "environment", "data": "data", "components": "component"}
 )
 
 
@@ -93,14 +103,17 @@ class Registered:
     kind: AssetKind
     spec: AssetSpec
     where: str  # "file:line", or the stack config entry
+    # Where the spec was read (its lines, for messages about its content; the file a pipeline
+    # deployment then points at).
+    source: Source = field(default_factory=Source, compare=False)
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.spec.name or ""
 
     @property
     def version(self) -> str:
-        return self.spec.version
+        return self.spec.version or FIRST_VERSION
 
     def for_deployment(self) -> ModelSpec | EnvironmentSpec:
         """The spec a deployment's `model`/`environment` takes: the registered one, inline."""
@@ -147,8 +160,8 @@ class Registry:
             raise AssetLookupError(
                 f"no {kind} named {reference.name!r} is registered in this stack "
                 f"({CONFIG_KEY[kind]}: {names}); "
-                f"register it by listing its YAML file (`$schema: "
-                f"https://azuremlschemas.azureedge.net/latest/{kind}.schema.json`, name, version, path) "
+                "register it by listing its YAML file (`$schema: https://azuremlschemas.azureedge.net/"
+                f"latest/{_SCHEMA_OF[kind]}.schema.json`, name, version) "
                 f"under `{CONFIG_KEY[kind]}:` in the stack config, as `az ml {kind} create -f` does"
             )
         if reference.label is not None:
@@ -170,6 +183,8 @@ class Registry:
 
 def _kind_of(spec: object) -> AssetKind | None:
     """The asset kind of a spec to register (the loader's kind), None for anything else."""
+    if isinstance(spec, CommandComponentSpec | PipelineComponentSpec):
+        return "component"
     if not isinstance(spec, ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec):
         return None
     return cast(AssetKind, kind_of(spec))  # "model", "environment" or "data" for these specs
@@ -194,13 +209,17 @@ def build_registry(documents: Iterable[Document]) -> tuple[Registry, list[Proble
         line = source.line_of(())
         where = _where(source.file, line, format_loc(source.root))
         spec = document.spec
-        assert isinstance(spec, ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec)
-        known = registry.register(Registered(kind, spec, where))
+        assert isinstance(spec, AssetSpec)
+        asset = Registered(kind, spec, where, source)
+        if not asset.name:
+            problems.append(source.problem((), f"a {kind} to register needs a `name`"))
+            continue
+        known = registry.register(asset)
         if known is not None:
             problems.append(
                 source.problem(
                     ("version",),
-                    f"{kind} {spec.name}:{spec.version} is already registered with different content (in "
+                    f"{kind} {asset.name}:{asset.version} is already registered with different content (in "
                     f"{known.where}); a registered version never changes, as on Azure: give this one a new "
                     f"version",
                 )
@@ -223,11 +242,46 @@ class Resolved:
     unresolved: list[tuple[Document, str]]
 
 
+def registered_component(registry: Registry, text: str) -> Registered:
+    """The registered component `text` (azureml:name:version, @latest, the id form) names."""
+    try:
+        reference = parse_reference(text, "component")
+    except ValueError as error:
+        raise AssetLookupError(str(error)) from None
+    if reference is None:
+        raise AssetLookupError(
+            f"{text!r} is not a component of this stack (azureml:<name>:<version> or azureml:<name>@latest)"
+        )
+    return registry.resolve("component", reference)
+
+
+def _component_in_place(asset: Registered) -> Path | dict[str, Any]:
+    """What a pipeline deployment's `component` becomes: the registered file, or the inline spec."""
+    if asset.source.file is not None and Path(asset.source.file).is_file():
+        return Path(asset.source.file)
+    return asset.spec.model_dump(mode="json", exclude_none=True)
+
+
 def resolve_documents(documents: Iterable[Document], registry: Registry) -> Resolved:
-    """Replace each deployment's `azureml:` model and environment references by the registered specs."""
+    """Replace each deployment's `azureml:` model, environment and (pipeline deployments) component
+    references by the registered specs."""
     result = Resolved([], [], [])
     for document in documents:
-        spec, updates, failed = document.spec, {}, []
+        spec, failed = document.spec, []
+        updates: dict[str, Any] = {}
+        component = getattr(spec, "component", None)
+        if isinstance(spec, PipelineComponentBatchDeploymentSpec) and isinstance(component, str):
+            try:
+                asset = registered_component(registry, component)
+                if not isinstance(asset.spec, PipelineComponentSpec):
+                    raise AssetLookupError(
+                        f"{component} is a command component; a pipeline deployment runs a pipeline "
+                        "component (type: pipeline)"
+                    )
+                updates["component"] = _component_in_place(asset)
+            except AssetLookupError as error:
+                result.problems.append(document.source.problem(("component",), str(error)))
+                failed.append("component")
         for field_name, kind in _REFERENCING_FIELDS:
             value = getattr(spec, field_name, None)
             reference_text = getattr(value, "reference", None)

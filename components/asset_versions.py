@@ -27,9 +27,10 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.asset_registry import Registered, build_registry
+from components.asset_registry import AssetSpec, Registered, build_registry
 from components.azureml_yaml import Document
 from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
+from components.specs.pipelines import CommandComponentSpec
 
 TYPE_TOKEN = "mlendpoints:index:AssetRegistry"
 
@@ -53,7 +54,7 @@ def _files(root: Path) -> list[tuple[str, Path]]:
     return sorted((p.relative_to(root).as_posix(), p) for p in found)
 
 
-def fingerprint(spec: ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec) -> Fingerprint:
+def fingerprint(spec: AssetSpec) -> Fingerprint:
     """What a version is: its files' relative paths and bytes, and the settings that define it
     (not where the files are, nor description or tags)."""
     roots: list[Path] = []
@@ -70,9 +71,15 @@ def fingerprint(spec: ModelAssetSpec | EnvironmentAssetSpec | DataAssetSpec) -> 
         if spec.build is not None:
             roots.append(spec.build.path)
             definition["dockerfile_path"] = spec.build.dockerfile_path
-    else:
+    elif isinstance(spec, DataAssetSpec):
         roots = [spec.path] if spec.path is not None else []
         definition = {"type": spec.type, "uri": spec.uri}
+    else:  # a component: what it runs (its code folder's files; a pipeline's job component files)
+        definition = spec.model_dump(mode="json", exclude={"description", "tags", "display_name"})
+        if isinstance(spec, CommandComponentSpec):
+            roots = [spec.code] if spec.code is not None else []
+        else:
+            roots = [job.component for job in spec.jobs.values() if isinstance(job.component, Path)]
     digest = hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode())
     files = size = 0
     for index, root in enumerate(roots):
@@ -122,7 +129,7 @@ class AssetRegistryArgs:
 
 
 class AssetRegistry(pulumi.ComponentResource):
-    """The stack's registered models, environments and data assets, one child per version."""
+    """The stack's registered models, environments, data assets and components, one child per version."""
 
     def __init__(
         self, name: str, args: AssetRegistryArgs, opts: pulumi.ResourceOptions | None = None

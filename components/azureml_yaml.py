@@ -28,15 +28,16 @@ from components.specs import (
 )
 from components.specs.assets import DataAssetSpec, EnvironmentAssetSpec, ModelAssetSpec
 from components.specs.fields import Found, path_kind
+from components.specs.pipelines import CommandComponentSpec, PipelineComponentSpec
 
-Family = Literal["endpoint", "deployment", "compute", "model", "environment", "data"]
+Family = Literal["endpoint", "deployment", "compute", "model", "environment", "data", "component"]
 # The stack config key that lists each family.
 FAMILY_KEYS: Mapping[str, str] = MappingProxyType(
     {"endpoint": "endpoints", "deployment": "deployments", "compute": "computes", "model": "models"}
-    | {"environment": "environments", "data": "data"}
+    | {"environment": "environments", "data": "data", "component": "components"}
 )
-# Families of assets to register (models, environments, data): their kind is their family.
-ASSET_FAMILIES: frozenset[str] = frozenset({"model", "environment", "data"})
+# Families of assets to register (models, environments, data, components).
+ASSET_FAMILIES: frozenset[str] = frozenset({"model", "environment", "data", "component"})
 TARGETS = ("local", "kubernetes", "azure")
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/{kind}.schema.json"
 
@@ -55,8 +56,13 @@ KINDS: Mapping[str, tuple[type[Spec], Mapping[str, str], Family]] = MappingProxy
         "model": (ModelAssetSpec, {}, "model"),
         "environment": (EnvironmentAssetSpec, {}, "environment"),
         "data": (DataAssetSpec, {}, "data"),
+        "commandComponent": (CommandComponentSpec, {}, "component"),
+        "pipelineComponent": (PipelineComponentSpec, {}, "component"),
     }
 )
+# Components are loaded from folders only under `components:`: elsewhere (a folder of deployments
+# beside their pipeline's components) they are the deployments' business, not documents of the stack.
+_COMPONENT_KINDS = frozenset({"commandcomponent", "pipelinecomponent"})
 # `$schema` names that cover several kinds (older schemas, `http://azureml/sdk-2-0/...`): decided by content.
 _GENERIC = frozenset({"onlineendpoint", "onlinedeployment", "batchdeployment"})
 _ONLINE_DEPLOYMENT_KEYS = frozenset(
@@ -109,6 +115,10 @@ def kind_of(spec: AnySpec) -> str:
         return "environment"
     if isinstance(spec, DataAssetSpec):
         return "data"
+    if isinstance(spec, CommandComponentSpec):
+        return "commandComponent"
+    if isinstance(spec, PipelineComponentSpec):
+        return "pipelineComponent"
     return "amlCompute"
 
 
@@ -217,6 +227,9 @@ def _online_or_batch_endpoint(data: Mapping[str, Any]) -> set[str]:
 
 def guess_kinds(data: Mapping[str, Any], family: Family | None = None) -> set[str]:
     """Kinds a document without `$schema` could be, from its keys; one kind means it is clear."""
+    if family == "component":
+        pipeline = data.get("type") == "pipeline" or "jobs" in data
+        return {"pipelineComponent" if pipeline else "commandComponent"}
     if family in ASSET_FAMILIES:
         return {family}
     if family == "compute" or (family is None and ("size" in data or data.get("type") == "amlcompute")):
@@ -327,6 +340,7 @@ def load_yaml_document(
     overrides: Mapping[str, Any] | None = None,
     check_paths: bool = True,
     entry: Source | None = None,
+    family: Family | None = None,
 ) -> Document:
     """Load one YAML file, resolving relative paths against its folder (as the az CLI does).
 
@@ -338,7 +352,7 @@ def load_yaml_document(
         paths = tuple(override_paths(overrides))
         source = OverlaySource(source.file, source.lines, source.root, paths, entry)
     spec = spec_from_mapping(
-        data, source=source, base_dir=path.parent, check_paths=check_paths, overrides=overrides
+        data, source=source, base_dir=path.parent, check_paths=check_paths, overrides=overrides, family=family
     )
     return Document(spec, source)
 
@@ -356,7 +370,7 @@ _OTHER_KINDS = re.compile(
 )
 
 
-def _is_spec_document(path: Path) -> bool:
+def _is_spec_document(path: Path, family: Family | None = None) -> bool:
     # Folders also hold conda files and sample data: only documents with `$schema` are specs.
     try:
         # Decoded leniently: a conda file in Latin-1 is still no spec (its deployment reports it).
@@ -371,6 +385,8 @@ def _is_spec_document(path: Path) -> bool:
     if not isinstance(data, Mapping) or not isinstance(data.get("$schema"), str):
         return False
     name = schema_name(data["$schema"])
+    if name in _COMPONENT_KINDS:
+        return family == "component"
     ours = name in {kind.lower() for kind in KINDS} or name in _GENERIC
     return ours or not _OTHER_KINDS.fullmatch(name)
 
@@ -382,8 +398,9 @@ def _kind_of_path(path: Path) -> Found | None:
         return None  # reported when the path is loaded
 
 
-def yaml_files(paths: Iterable[Path | str]) -> list[Path]:
-    """The given files, plus the spec YAML files (with a `$schema` of ours) found in the given folders."""
+def yaml_files(paths: Iterable[Path | str], family: Family | None = None) -> list[Path]:
+    """The given files, plus the spec YAML files (with a `$schema` of ours) found in the given folders
+    (components only for the `component` family)."""
     found: list[Path] = []
     for item in map(Path, paths):
         if _kind_of_path(item) == "folder":
@@ -395,7 +412,7 @@ def yaml_files(paths: Iterable[Path | str]) -> list[Path]:
                 # hidden folders (.git, .venv) hold other tools' YAML, never ours
                 and not any(part.startswith(".") for part in p.relative_to(item).parts)
             )
-            found += [p for p in candidates if _is_spec_document(p)]
+            found += [p for p in candidates if _is_spec_document(p, family)]
         else:
             found.append(item)
     return list(dict.fromkeys(found))
@@ -477,6 +494,7 @@ def load_one(
     overrides: Mapping[str, Any] | None = None,
     check_paths: bool = True,
     entry: Source | None = None,
+    family: Family | None = None,
 ) -> Loaded:
     """Load one YAML file; its problems (and what it would have named) are collected, not raised."""
     path = Path(path)
@@ -485,7 +503,9 @@ def load_one(
         found = path_kind(path)
         if found != "file":
             raise SpecError.single(_NOT_A_FILE[found], file=str(path))
-        document = load_yaml_document(path, overrides=overrides, check_paths=check_paths, entry=entry)
+        document = load_yaml_document(
+            path, overrides=overrides, check_paths=check_paths, entry=entry, family=family
+        )
         loaded.documents.append(document)
     except SpecError as error:
         loaded.problems += error.problems
@@ -496,11 +516,13 @@ def load_one(
     return loaded
 
 
-def load_all(paths: Iterable[Path | str], *, check_paths: bool = True) -> Loaded:
+def load_all(
+    paths: Iterable[Path | str], *, check_paths: bool = True, family: Family | None = None
+) -> Loaded:
     """Load every file (and spec YAML under every folder); every file's problems are collected."""
     loaded = Loaded()
-    for path in yaml_files(paths):
-        loaded.extend(load_one(path, check_paths=check_paths))
+    for path in yaml_files(paths, family):
+        loaded.extend(load_one(path, check_paths=check_paths, family=family))
     return loaded
 
 

@@ -6,15 +6,28 @@ missing output, a cycle) and those of the component files its jobs point at.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from components.azureml_yaml import read_text, read_yaml, schema_name
+from components.asset_registry import (
+    AssetKind,
+    AssetLookupError,
+    Registry,
+    parse_reference,
+    registered_component,
+)
+from components.azureml_yaml import Document, read_text, read_yaml, schema_name
 from components.errors import Problem, Source, SpecError, show
-from components.pipeline_graph import PipelineError, PipelineGraph, build_graph
+from components.pipeline_graph import Given, PipelineError, PipelineGraph, build_graph
+from components.specs import PipelineComponentBatchDeploymentSpec
 from components.specs.parsing import parse_spec
-from components.specs.pipelines import CommandComponentSpec, PipelineComponentSpec, PipelineStepSpec
+from components.specs.pipelines import (
+    CommandComponentSpec,
+    PipelineComponentSpec,
+    PipelineStepSpec,
+    StepAsset,
+)
 
 ComponentSpec = CommandComponentSpec | PipelineComponentSpec
 _KINDS: Mapping[str, type[CommandComponentSpec] | type[PipelineComponentSpec]] = {
@@ -138,3 +151,71 @@ def _step_component(
         message = f"{component.name or 'this'} is a pipeline component; a job runs a command component"
         raise SpecError([source.problem(at, message)])
     return component
+
+
+def check_pipeline_deployments(
+    documents: Iterable[Document], registry: Registry, *, check_paths: bool = True
+) -> list[Problem]:
+    """Every pipeline deployment's graph built and checked against the stack's registered assets:
+    unknown components, models or data, bad bindings, cycles; each problem at its file and line."""
+
+    def lookup(text: str) -> CommandComponentSpec:
+        spec = registered_component(registry, text).spec
+        if not isinstance(spec, CommandComponentSpec):
+            raise AssetLookupError(f"{text} is a pipeline component; a job runs a command component")
+        return spec
+
+    problems: list[Problem] = []
+    for document in documents:
+        spec = document.spec
+        if not isinstance(spec, PipelineComponentBatchDeploymentSpec) or isinstance(spec.component, str):
+            continue  # a reference left is reported by the resolver or the target check
+        try:
+            if isinstance(spec.component, Path):
+                graph = load_pipeline(spec.component, registered=lookup, check_paths=check_paths)
+                source = _file_source(spec.component)
+            else:
+                at = ("component",)
+                lines = {loc[1:]: line for loc, line in document.source.lines.items() if loc[:1] == at}
+                source = Source(document.source.file, lines, root=document.source.root + at)
+                base = Path(document.source.file).parent if document.source.file else None
+                component = component_from_mapping(spec.component, source, base, check_paths=check_paths)
+                if not isinstance(component, PipelineComponentSpec):
+                    message = "is a command component; a pipeline deployment runs a pipeline component"
+                    problems.append(document.source.problem(at, message))
+                    continue
+                graph = pipeline_graph(component, source, base, registered=lookup, check_paths=check_paths)
+        except SpecError as error:
+            problems += error.problems
+            continue
+        problems += _asset_input_problems(graph, registry, source)
+    return problems
+
+
+def _file_source(path: Path) -> Source:
+    try:
+        return read_yaml(read_text(path), str(path))[1]
+    except SpecError:
+        return Source(str(path))
+
+
+def _asset_input_problems(graph: PipelineGraph, registry: Registry, source: Source) -> list[Problem]:
+    """Registered models and data a step's inputs name (`path: azureml:name@latest`) must exist."""
+    problems: list[Problem] = []
+    for step in graph.steps.values():
+        for name, bound in step.inputs.items():
+            if not isinstance(bound, Given):
+                continue
+            value = bound.value
+            text = value.path if isinstance(value, StepAsset) else value
+            declared = step.component.inputs[name]
+            if not isinstance(text, str) or not declared.is_asset or not text.startswith("azureml:"):
+                continue
+            kind: AssetKind = "model" if declared.type.endswith("_model") else "data"
+            try:
+                reference = parse_reference(text, kind)
+                if reference is not None:
+                    registry.resolve(kind, reference)
+            except (AssetLookupError, ValueError) as error:
+                problems.append(source.problem(("jobs", step.name, "inputs", name), str(error)))
+    return problems

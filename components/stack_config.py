@@ -26,6 +26,7 @@ from components.azureml_yaml import (
 )
 from components.errors import Loc, Problem, Source, SpecError, closest, ordered, show
 from components.instance_types import apply_instance_types, parse_instance_types
+from components.pipeline_loading import check_pipeline_deployments
 from components.specs import (
     AmlComputeSpec,
     BatchDeploymentSpec,
@@ -46,7 +47,8 @@ CONFIG_KEYS: Mapping[str, Family | None] = MappingProxyType(
         "models": "model",
         "environments": "environment",
         "data": "data",
-        "files": None,  # any kind, told by `$schema`
+        "components": "component",
+        "files": None,  # any kind, told by `$schema` (components only under `components`)
     }
 )
 STACK_CONFIG = "stack config"
@@ -105,7 +107,13 @@ def _family_problem(document: Document, family: Family | None) -> list[Problem]:
 
 
 def _from_path(
-    entry: str, base_dir: Path, overrides: Mapping[str, Any], check_paths: bool, source: Source, loc: Loc
+    entry: str,
+    base_dir: Path,
+    overrides: Mapping[str, Any],
+    check_paths: bool,
+    source: Source,
+    loc: Loc,
+    family: Family | None = None,
 ) -> Loaded:
     path = Path(os.path.normpath(base_dir / entry))
     try:
@@ -115,7 +123,7 @@ def _from_path(
     else:
         message = f"no such file: {path} (paths are relative to {base_dir})"
     if found == "folder" and not overrides:
-        loaded = load_all([path], check_paths=check_paths)
+        loaded = load_all([path], check_paths=check_paths, family=family)
         if not loaded.files:
             loaded.problems.append(source.problem(loc, f"no YAML files with `$schema` in folder {path}"))
         return loaded
@@ -127,19 +135,19 @@ def _from_path(
         # Nothing is known about what the file would have held: cross-checks keep quiet about it.
         unknown = unloaded_from(None, None, overrides)
         return Loaded(problems=[source.problem(loc, message)], unloaded=[unknown])
-    return load_one(path, overrides=overrides, check_paths=check_paths, entry=source)
+    return load_one(path, overrides=overrides, check_paths=check_paths, entry=source, family=family)
 
 
 def _entry(entry: Any, source: Source, family: Family | None, base_dir: Path, check_paths: bool) -> Loaded:
     if isinstance(entry, str):
-        return _from_path(entry, base_dir, {}, check_paths, source, ())
+        return _from_path(entry, base_dir, {}, check_paths, source, (), family)
     if isinstance(entry, Mapping) and "file" in entry:
         # `{file: blue.yml, endpoint_name: other}`: the file, with keys replaced like the az CLI's --set.
         overrides = {key: value for key, value in entry.items() if key != "file"}
         if not isinstance(entry["file"], str):
             problem = source.problem(("file",), f"must be a path (got {show(entry['file'])})")
             return Loaded(problems=[problem], unloaded=[unloaded_from(None, None, overrides)])
-        return _from_path(entry["file"], base_dir, overrides, check_paths, source, ("file",))
+        return _from_path(entry["file"], base_dir, overrides, check_paths, source, ("file",), family)
     if isinstance(entry, Mapping):
         try:
             spec = spec_from_mapping(
@@ -379,6 +387,7 @@ def check_loaded(
         resolved = resolve_documents(documents, registry)
         documents, unresolved = resolved.documents, resolved.unresolved
         problems += registry_problems + resolved.problems
+        problems += check_pipeline_deployments(documents, registry, check_paths=check_paths)
         # Kubernetes deployments take their instance type's resources (mlendpoints:instance_types).
         types, type_problems = parse_instance_types(instance_types)
         documents = apply_instance_types(documents, types)

@@ -25,6 +25,7 @@ from components.specs.batch import (
 )
 from components.specs.compute import AmlComputeSpec
 from components.specs.online import OnlineDeploymentSpec, OnlineEndpointSpec
+from components.specs.pipelines import CommandComponentSpec, PipelineComponentSpec
 
 AnySpec = (
     OnlineEndpointSpec
@@ -36,6 +37,8 @@ AnySpec = (
     | ModelAssetSpec
     | EnvironmentAssetSpec
     | DataAssetSpec
+    | CommandComponentSpec
+    | PipelineComponentSpec
 )
 
 

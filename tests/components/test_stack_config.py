@@ -149,7 +149,7 @@ def test_config_shape_problems() -> None:
     found = problems(caught)
     assert found[0] == (
         "stack config: endpoint: unknown key (did you mean 'endpoints'?); "
-        "allowed keys: endpoints, deployments, computes, models, environments, data, files"
+        "allowed keys: endpoints, deployments, computes, models, environments, data, components, files"
     )
     assert found[1] == (
         f"stack config: deployments[0]: no such file: {GOOD / 'missing.yml'} (paths are relative to {GOOD})"
