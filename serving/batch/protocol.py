@@ -96,10 +96,62 @@ class ClusterLimits(_Message):
     low_priority: bool = Field(default=False, description="Nodes may be preempted (taken away) mid-job.")
 
 
+class PipelineInput(_Message):
+    """An input of a pipeline deployment's component: what an invocation passes (or its default)."""
+
+    type: str = Field(
+        description="Azure's input type: uri_folder, uri_file, string, integer, number, boolean."
+    )
+    optional: bool = Field(default=False, description="May be left out of the invocation.")
+    default: str | None = Field(default=None, description="Used when the invocation gives none (as text).")
+
+
+class StepInput(_Message):
+    """Where a step input's value comes from."""
+
+    kind: Literal["parent", "step", "value"] = Field(
+        description="parent: the pipeline input `name`; step: output `output` of step `step`; value: `value`."
+    )
+    name: str | None = None
+    step: str | None = None
+    output: str | None = None
+    value: str | None = Field(
+        default=None, description="A literal as text, or a path in the step's container."
+    )
+
+
+class StepConfig(_Message):
+    """One command step of a pipeline deployment."""
+
+    component: str = Field(description="The command component's name (for messages).")
+    command: str = Field(description="Its command, ${{inputs.x}}, ${{outputs.y}} and $[[...]] still in it.")
+    inputs: dict[str, StepInput] = Field(default_factory=dict, description="Bound inputs.")
+    # Every input the component declares -> its default (None: none); unbound ones render from here.
+    declared: dict[str, str | None] = Field(default_factory=dict)
+    outputs: dict[str, str | None] = Field(
+        default_factory=dict, description="Each output -> the pipeline output it is (None: its own folder)."
+    )
+    after: list[str] = Field(default_factory=list, description="Steps whose outputs it reads.")
+
+
+class PipelineConfig(_Message):
+    """A pipeline component deployment: its inputs, outputs and steps (run as the agent's step containers)."""
+
+    inputs: dict[str, PipelineInput] = Field(default_factory=dict)
+    outputs: list[str] = Field(default_factory=list)
+    steps: dict[str, StepConfig] = Field(description="In an order that runs (each after what it reads).")
+    continue_on_step_failure: bool = Field(
+        default=False, description="Run the steps that do not need a failed one before the job fails."
+    )
+
+
 class DeploymentConfig(_Message):
     name: str
     settings: JobSettings
     cluster: ClusterLimits
+    pipeline: PipelineConfig | None = Field(
+        default=None, description="Set for a pipeline component deployment (type: pipeline)."
+    )
 
 
 class ControllerConfig(_Message):

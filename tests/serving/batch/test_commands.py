@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.command_template import CommandError, render_command
+from serving.batch.commands import CommandError, render_command
 
 PREPARE = (
     "python prepare.py --data ${{inputs.data}} $[[--transformations ${{inputs.transformations}}]] "
