@@ -1,7 +1,8 @@
 """The agent's node API on a unix socket that only the endpoint's controller mounts.
 
-GET /nodes; POST /nodes/<deployment>/ensure {"count": N}; DELETE /nodes/<name>. JSON in and out,
-errors as {"message": ...}. No TCP port: nothing but the controller can ask.
+GET /nodes; POST /nodes/<deployment>/ensure {"count": N}; DELETE /nodes/<name>; pipeline steps:
+GET /steps[?job=J]; POST /steps {"deployment", "step", "job", "command", "log"}; DELETE /steps/<name>.
+JSON in and out, errors as {"message": ...}. No TCP port: nothing but the controller can ask.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import socketserver
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from serving.agent.nodes import NodeError, NodeManager
+from serving.agent.steps import StepManager
 
 log = logging.getLogger("serving.agent")
 _MAX_BODY = 64 * 1024
@@ -25,6 +28,7 @@ _MAX_BODY = 64 * 1024
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     manager: NodeManager
+    steps: StepManager
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -70,6 +74,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif method == "DELETE" and len(parts) == 2 and parts[0] == "nodes":
                 manager.remove(parts[1])
                 self._answer(204, None)
+            elif parts[:1] == ["steps"]:
+                self._steps(method, parts)
             else:
                 self._answer(404, {"message": f"no route {method} {self.path}"})
         except NodeError as exc:
@@ -77,6 +83,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except Exception as exc:  # the engine failed us: say so, keep serving
             log.error("node api %s %s failed: %s", method, self.path, exc)
             self._answer(500, {"message": f"agent error: {exc}"})
+
+    def _steps(self, method: str, parts: list[str]) -> None:
+        steps = self.server.steps
+        if method == "GET" and parts == ["steps"]:
+            job = parse_qs(urlsplit(self.path).query).get("job", [None])[0]
+            self._answer(200, {"steps": [run.as_json() for run in steps.steps(job)]})
+        elif method == "POST" and parts == ["steps"]:
+            body = self._body()
+            fields = ("deployment", "step", "job", "command", "log")
+            values = [body.get(name) for name in fields]
+            missing = [name for name, value in zip(fields, values, strict=True) if not isinstance(value, str)]
+            if missing:
+                raise NodeError(f"{', '.join(missing)} must be given as text")
+            deployment, step, job, command, log_path = (str(value) for value in values)
+            self._answer(200, {"name": steps.run(deployment, step, job, command, log_path)})
+        elif method == "DELETE" and len(parts) == 2:
+            steps.remove(parts[1])
+            self._answer(204, None)
+        else:
+            self._answer(404, {"message": f"no route {method} {self.path}"})
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -88,13 +114,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def serve(manager: NodeManager, socket_path: Path) -> _Server:
+def serve(manager: NodeManager, socket_path: Path, steps: StepManager | None = None) -> _Server:
     """Listen on `socket_path` (replacing a stale socket) in a background thread."""
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
     server = _Server(str(socket_path), _Handler)
     server.manager = manager
+    server.steps = steps or StepManager(manager.endpoint, manager.templates_path, manager.client)
     # The controller runs as another user than the agent (root): it must be able to connect.
     os.chmod(socket_path, 0o666)
     threading.Thread(target=server.serve_forever, daemon=True, name="node-api").start()

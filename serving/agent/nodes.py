@@ -58,6 +58,8 @@ class NodeTemplates(BaseModel):
 
     endpoint: str
     deployments: dict[str, NodeTemplate] = Field(default_factory=dict)
+    # Pipeline deployments' steps, by "<deployment>/<step>" (serving.agent.steps).
+    steps: dict[str, NodeTemplate] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,12 @@ def to_create(live: Sequence[Node], deployment: str, cluster: str, wanted: int, 
 
 
 _LIVE = frozenset({"created", "running", "restarting"})
+
+
+def live_on_cluster(client: Any, cluster: str) -> int:
+    """Containers running on a cluster now, nodes and pipeline steps of every endpoint together."""
+    summaries = client.api.containers(all=True, filters={"label": [f"{CLUSTER_LABEL}={cluster}"]})
+    return sum(1 for summary in summaries if str(summary.get("State") or "") in _LIVE)
 
 
 class NodeManager:
@@ -157,9 +165,8 @@ class NodeManager:
                 stale = node.deployment == deployment and node.template != digest
                 if node.status not in _LIVE or stale:
                     self._remove(node.name)
-            cluster_nodes = self._nodes(
-                {"label": [f"{CLUSTER_LABEL}={template.cluster}", f"{ROLE_LABEL}={NODE_ROLE}"]}
-            )
+            # Pipeline steps on the cluster count too: together they stay within max_instances.
+            cluster_nodes = self._nodes({"label": [f"{CLUSTER_LABEL}={template.cluster}"]})
             live = [node for node in cluster_nodes if node.status in _LIVE]
             for _ in range(to_create(live, deployment, template.cluster, count, template.max_instances)):
                 self._create(deployment, template)
