@@ -21,14 +21,31 @@ class NodeInfo:
     started_at: str = ""
 
 
+@dataclass(frozen=True)
+class StepInfo:
+    """A pipeline step's container: running, or ended with an exit code."""
+
+    name: str
+    step: str
+    status: str
+    exit_code: int | None = None
+
+
 class Agent(Protocol):
-    """GET /nodes, POST /nodes/{deployment}/ensure {"count": N}, DELETE /nodes/{name}."""
+    """GET /nodes, POST /nodes/{deployment}/ensure {"count": N}, DELETE /nodes/{name}; pipeline steps:
+    GET /steps?job=J, POST /steps, DELETE /steps/{name}."""
 
     def nodes(self) -> list[NodeInfo]: ...
 
     def ensure(self, deployment: str, count: int) -> list[str]: ...
 
     def remove(self, name: str) -> None: ...
+
+    def steps(self, job: str) -> list[StepInfo]: ...
+
+    def run_step(self, deployment: str, step: str, job: str, command: str, log: str) -> str: ...
+
+    def remove_step(self, name: str) -> None: ...
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -94,3 +111,21 @@ class UnixSocketAgent:
 
     def remove(self, name: str) -> None:
         self._call("DELETE", f"/nodes/{quote(name, safe='')}")
+
+    def steps(self, job: str) -> list[StepInfo]:
+        answer = self._call("GET", f"/steps?job={quote(job, safe='')}")
+        try:
+            return [
+                StepInfo(str(s["name"]), str(s["step"]), str(s["status"]), s.get("exit_code"))
+                for s in answer["steps"]
+            ]
+        except (TypeError, KeyError) as exc:
+            raise AgentError(f"agent answered GET /steps without a proper step list ({exc})") from None
+
+    def run_step(self, deployment: str, step: str, job: str, command: str, log: str) -> str:
+        body = {"deployment": deployment, "step": step, "job": job, "command": command, "log": log}
+        answer = self._call("POST", "/steps", body)
+        return str(answer.get("name", "")) if isinstance(answer, dict) else ""
+
+    def remove_step(self, name: str) -> None:
+        self._call("DELETE", f"/steps/{quote(name, safe='')}")

@@ -21,10 +21,12 @@ from serving.batch.controller.errors import BadRequest, ControllerError, NotFoun
 from serving.batch.controller.invoke import parse_invoke
 from serving.batch.controller.jobs import build_job, new_job_name
 from serving.batch.controller.minibatches import split
+from serving.batch.controller.pipeline_jobs import build_pipeline_job
 from serving.batch.controller.resource import job_resource
 from serving.batch.controller.scheduler import Scheduler
 from serving.batch.controller.settings import ControllerSettings
-from serving.batch.controller.store import Store
+from serving.batch.controller.step_store import StepStore
+from serving.batch.controller.store import JobRow, Store
 from serving.batch.protocol import (
     NODE_SECRET_HEADER,
     ControllerConfig,
@@ -170,20 +172,29 @@ class PublicApp:
         if len(parts) == 1:
             deployment = query["deployment"][0] if query.get("deployment") else None
             jobs = self.store.jobs(deployment=deployment)
-            return json_response(
-                200,
-                {"value": [job_resource(j, self.store.counts(j.spec.name)) for j in jobs], "nextLink": None},
-            )
+            return json_response(200, {"value": [self._resource(j) for j in jobs], "nextLink": None})
         name = parts[1]
         if len(parts) == 3:
             self.store.cancel(name, self.clock())
             self.scheduler.wake.set()
-        return json_response(200, job_resource(self.store.job(name), self.store.counts(name)))
+        return json_response(200, self._resource(self.store.job(name)))
+
+    def _resource(self, job: JobRow) -> dict[str, Any]:
+        steps = self.scheduler.pipelines.steps.steps(job.spec.name) if job.spec.pipeline is not None else None
+        return job_resource(job, self.store.counts(job.spec.name), steps)
 
     def invoke(self, config: ControllerConfig, headers: Mapping[str, str], body: bytes) -> Response:
-        request = parse_invoke(_json(body))
         deployment = pick_deployment(config, headers.get(DEPLOYMENT_HEADER))
         datastores = Datastores(config, self.settings.datastores_root)
+        if deployment.pipeline is not None:
+            name = new_job_name()
+            spec = build_pipeline_job(_json(body), config.endpoint, deployment, datastores, name)
+            steps = StepStore.add(name, list(deployment.pipeline.steps))
+            self.store.create_job(spec, [], self.clock(), kind="pipeline", also=steps)
+            self.scheduler.wake.set()
+            log.info("job %s: pipeline for deployment %s", name, deployment.name)
+            return json_response(200, self._resource(self.store.job(name)))
+        request = parse_invoke(_json(body))
         name = request.name or new_job_name()
         spec, files = build_job(request, config.endpoint, deployment, datastores, name)
         self.store.create_job(spec, split(files, spec.settings.mini_batch_size), self.clock())
@@ -193,7 +204,7 @@ class PublicApp:
             log.warning("job %s: cannot create the output folder %s: %s", name, spec.output_folder, exc)
         self.scheduler.job_submitted()
         log.info("job %s: %d files for deployment %s", name, len(files), deployment.name)
-        return json_response(200, job_resource(self.store.job(name), self.store.counts(name)))
+        return json_response(200, self._resource(self.store.job(name)))
 
 
 class InternalApp:

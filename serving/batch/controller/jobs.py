@@ -11,10 +11,20 @@ from pydantic import BaseModel, ConfigDict
 from serving.batch.controller.datastores import DatastorePath, Datastores
 from serving.batch.controller.errors import BadRequest, Conflict
 from serving.batch.controller.invoke import DataRef, InvokeRequest, job_settings
-from serving.batch.protocol import DEFAULT_DATASTORE, DeploymentConfig, JobSettings
+from serving.batch.protocol import DEFAULT_DATASTORE, DeploymentConfig, JobSettings, PipelineConfig
 
 OUTPUT_NAME = "score"
 PARTS_FOLDER = ".parts"
+
+
+class PipelineRun(BaseModel):
+    """A pipeline job's fixed part: the deployment's pipeline as it was at submission, its inputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config: PipelineConfig
+    values: dict[str, str | None]  # each pipeline input as its steps see it (a path, or text)
+    shown: dict[str, dict[str, str]]  # InputData as the job resource shows it
 
 
 class JobSpec(BaseModel):
@@ -40,6 +50,7 @@ class JobSpec(BaseModel):
     description: str | None = None
     tags: dict[str, str] = {}
     properties: dict[str, str] = {}
+    pipeline: PipelineRun | None = None  # set for a pipeline component deployment's job
 
     @property
     def logs_folder(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from serving.batch.controller.joblogs import utc
+from serving.batch.controller.step_store import StepRow
 from serving.batch.controller.store import Counts, JobRow
 
 JOB_TYPE = "Microsoft.MachineLearningServices/workspaces/batchEndpoints/jobs"
@@ -14,8 +15,9 @@ def _iso_duration(seconds: int) -> str:
     return f"PT{seconds}S"
 
 
-def job_resource(job: JobRow, counts: Counts) -> dict[str, Any]:
-    """Azure's shape (camelCase, as the SDK deserializes it) plus `progress`, `outputFileUri`, `logsUri`."""
+def job_resource(job: JobRow, counts: Counts, steps: list[StepRow] | None = None) -> dict[str, Any]:
+    """Azure's shape (camelCase, as the SDK deserializes it) plus `progress`, `outputFileUri`, `logsUri`;
+    a pipeline job's `steps` instead of mini-batches."""
     spec, settings = job.spec, job.spec.settings
     mb, files = counts.minibatches, counts.files
     error = None
@@ -62,10 +64,42 @@ def job_resource(job: JobRow, counts: Counts) -> dict[str, Any]:
         "logsUri": spec.logs_uri,
         "error": error,
     }
+    if spec.pipeline is not None:
+        properties.update(_pipeline_properties(job, steps or []))
     return {
         "id": f"/jobs/{spec.name}",
         "name": spec.name,
         "type": JOB_TYPE,
         "properties": properties,
         "systemData": {"createdAt": utc(job.created_at)},
+    }
+
+
+def _pipeline_properties(job: JobRow, steps: list[StepRow]) -> dict[str, Any]:
+    spec = job.spec
+    assert spec.pipeline is not None
+    home = spec.output_folder_uri
+    states = [row.state for row in steps]
+    return {
+        "inputData": spec.pipeline.shown,
+        "outputData": {
+            name: {"jobOutputType": "UriFolder", "uri": f"{home}{name}/"}
+            for name in spec.pipeline.config.outputs
+        },
+        "outputFileUri": None,
+        "progress": {
+            "steps": {state: states.count(state) for state in dict.fromkeys(states)},
+            "total": len(steps),
+        },
+        "steps": {
+            row.name: {
+                "status": row.state,
+                "startTime": utc(row.started_at) or None,
+                "endTime": utc(row.ended_at) or None,
+                "exitCode": row.exit_code,
+                "error": row.error,
+                "logUri": f"{spec.logs_uri}steps/{row.name}/std_log.txt",
+            }
+            for row in steps
+        },
     }

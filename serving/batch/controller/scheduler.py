@@ -16,8 +16,10 @@ from serving.batch.controller.errors import AgentError, MergeError
 from serving.batch.controller.joblogs import JobLogs, failure_summary
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.merge import merge_parts, remove_parts
+from serving.batch.controller.pipeline_runner import PipelineRunner
 from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desired_nodes
 from serving.batch.controller.settings import ControllerSettings
+from serving.batch.controller.step_store import StepStore
 from serving.batch.controller.store import TERMINAL, Store
 from serving.batch.protocol import (
     Heartbeat,
@@ -58,6 +60,7 @@ class Scheduler:
         self.store = store
         self.watcher = watcher
         self.settings = settings
+        self.pipelines = PipelineRunner(store, StepStore(store), agent, clock)
         self.agent = agent
         self.clock = clock
         self.logs = JobLogs()
@@ -128,6 +131,7 @@ class Scheduler:
             )
         for name in self.store.settle():
             self.finalize(name)
+        self.pipelines.tick()
         if now - self._last_progress >= self.settings.progress_interval_s:
             self._last_progress = now
             self.write_progress(now)

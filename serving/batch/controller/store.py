@@ -183,7 +183,11 @@ class AcceptedPart:
 
 
 # Columns added after the first release: a store from an older controller gets them on open.
-_ADDED_COLUMNS = {"minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER"))}
+_ADDED_COLUMNS = {
+    "minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER")),
+    # model: mini-batches on nodes; pipeline: steps (step_store.py), settled by the pipeline runner.
+    "jobs": (("kind", "TEXT NOT NULL DEFAULT 'model'"),),
+}
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -263,12 +267,32 @@ class Store:
                 "UPDATE minibatches SET heartbeat_at = ? WHERE state = 'leased'", (now,)
             ).rowcount
 
-    def create_job(self, spec: JobSpec, batches: list[list[str]], now: float) -> None:
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the store's connection (for the tables of step_store.py)."""
+        with self._txn() as db:
+            yield db
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read() as db:
+            yield db
+
+    def create_job(
+        self,
+        spec: JobSpec,
+        batches: list[list[str]],
+        now: float,
+        *,
+        kind: str = "model",
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Create a job and its mini-batches (and what `also` writes: a pipeline's steps) at once."""
         with self._txn() as db:
             try:
                 db.execute(
                     "INSERT INTO jobs (name, deployment, status, spec, created_at, total_files,"
-                    " total_minibatches) VALUES (?, ?, 'Queued', ?, ?, ?, ?)",
+                    " total_minibatches, kind) VALUES (?, ?, 'Queued', ?, ?, ?, ?, ?)",
                     (
                         spec.name,
                         spec.deployment,
@@ -276,6 +300,7 @@ class Store:
                         now,
                         sum(map(len, batches)),
                         len(batches),
+                        kind,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -284,6 +309,8 @@ class Store:
                 "INSERT INTO minibatches (job, idx, files, nfiles, state) VALUES (?, ?, ?, ?, 'pending')",
                 ((spec.name, idx, json.dumps(files), len(files)) for idx, files in enumerate(batches)),
             )
+            if also is not None:
+                also(db)
 
     def _job_row(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> JobRow:
         name, status, created, started, ended, files, batches, failed, error, finalized = row
@@ -670,12 +697,13 @@ class Store:
         with self._txn() as db:
             # One write transaction per pass; the scheduler runs passes after completions, not per request.
             db.execute(
-                "UPDATE jobs SET status = 'Finalizing' WHERE status IN ('Queued', 'Running') AND NOT EXISTS"
-                f" (SELECT 1 FROM {_BY_STATE} WHERE state IN ('pending', 'leased') AND job = jobs.name)"
+                "UPDATE jobs SET status = 'Finalizing' WHERE status IN ('Queued', 'Running')"
+                f" AND kind = 'model' AND NOT EXISTS (SELECT 1 FROM {_BY_STATE}"
+                " WHERE state IN ('pending', 'leased') AND job = jobs.name)"
             )
             rows = db.execute(
-                "SELECT name FROM jobs WHERE status = 'Finalizing' OR (status = 'Canceled' AND finalized = 0)"
-                " ORDER BY seq"
+                "SELECT name FROM jobs WHERE kind = 'model' AND (status = 'Finalizing'"
+                " OR (status = 'Canceled' AND finalized = 0)) ORDER BY seq"
             ).fetchall()
         return [name for (name,) in rows]
 
