@@ -13,6 +13,8 @@ from typing import Any
 import pulumi
 
 from components import skus
+from components.batch_pipelines import PipelineDeployment, PipelineDeploymentArgs
+from components.pipeline_plans import PipelinePlan
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.contracts import BatchDeploymentParts, BatchTarget, EndpointBase
 
@@ -140,6 +142,8 @@ class BatchEndpointArgs:
     # Datastore name -> host folder; jobs read inputs from and write outputs to these.
     datastores: dict[str, str] = field(default_factory=dict)
     key_rotation: int = 0
+    # Pipeline component deployments (type: pipeline), planned from the stack's registry.
+    pipelines: tuple[PipelinePlan, ...] = ()
 
 
 class BatchEndpoint(pulumi.ComponentResource):
@@ -176,6 +180,14 @@ class BatchEndpoint(pulumi.ComponentResource):
             )
             for d in args.deployments
         }
+        pipelines = {
+            plan.deployment.name: PipelineDeployment(
+                f"{name}-{plan.deployment.name}",
+                PipelineDeploymentArgs(plan, args.clusters[plan.cluster], target, args.datastores),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for plan in args.pipelines
+        }
         front = target.batch_front(
             self,
             name,
@@ -184,7 +196,10 @@ class BatchEndpoint(pulumi.ComponentResource):
             args.clusters,
             args.datastores,
             base,
-            depends_on=list(deployments.values()),
+            depends_on=[*deployments.values(), *pipelines.values()],
+            pipelines={
+                plan.deployment.name: (plan, pipelines[plan.deployment.name].parts) for plan in args.pipelines
+            },
         )
         self.invoke_uri = front.invoke_uri
         self.default_deployment = pulumi.Output.from_input(spec.defaults.deployment_name or "")
@@ -192,10 +207,10 @@ class BatchEndpoint(pulumi.ComponentResource):
         self.primary_key = base.primary_key
         self.secondary_key = base.secondary_key
         self.token_secret = base.token_secret
+        states = {n: d.provisioning_state for n, d in deployments.items()}
+        states |= {n: p.provisioning_state for n, p in pipelines.items()}
         self.deployment_states = (
-            pulumi.Output.all(**{n: d.provisioning_state for n, d in deployments.items()}).apply(dict)
-            if deployments
-            else pulumi.Output.from_input({})
+            pulumi.Output.all(**states).apply(dict) if states else pulumi.Output.from_input({})
         )
         self.controller_container = front.controller
         self.agent_container = front.agent

@@ -153,41 +153,60 @@ def _step_component(
     return component
 
 
-def check_pipeline_deployments(
-    documents: Iterable[Document], registry: Registry, *, check_paths: bool = True
-) -> list[Problem]:
-    """Every pipeline deployment's graph built and checked against the stack's registered assets:
-    unknown components, models or data, bad bindings, cycles; each problem at its file and line."""
-
+def _lookup(registry: Registry) -> Registered:
     def lookup(text: str) -> CommandComponentSpec:
         spec = registered_component(registry, text).spec
         if not isinstance(spec, CommandComponentSpec):
             raise AssetLookupError(f"{text} is a pipeline component; a job runs a command component")
         return spec
 
+    return lookup
+
+
+def deployment_graph(
+    spec: PipelineComponentBatchDeploymentSpec,
+    registry: Registry,
+    *,
+    check_paths: bool = True,
+    source: Source | None = None,
+) -> PipelineGraph:
+    """The graph of a pipeline deployment whose `component` is a file or inline (references were
+    resolved to the registered file before); SpecError for its problems."""
+    component = spec.component
+    if isinstance(component, Path):
+        return load_pipeline(component, registered=_lookup(registry), check_paths=check_paths)
+    if isinstance(component, str):
+        raise SpecError.single(
+            f"{component}: not resolved to a registered pipeline component", field="component"
+        )
+    source = source or Source()
+    at = ("component",)
+    lines = {loc[1:]: line for loc, line in source.lines.items() if loc[:1] == at}
+    inline = Source(source.file, lines, root=source.root + at)
+    base = Path(source.file).parent if source.file and Path(source.file).is_file() else None
+    parsed = component_from_mapping(component, inline, base, check_paths=check_paths)
+    if not isinstance(parsed, PipelineComponentSpec):
+        message = "is a command component; a pipeline deployment runs a pipeline component"
+        raise SpecError([source.problem(at, message)])
+    return pipeline_graph(parsed, inline, base, registered=_lookup(registry), check_paths=check_paths)
+
+
+def check_pipeline_deployments(
+    documents: Iterable[Document], registry: Registry, *, check_paths: bool = True
+) -> list[Problem]:
+    """Every pipeline deployment's graph built and checked against the stack's registered assets:
+    unknown components, models or data, bad bindings, cycles; each problem at its file and line."""
     problems: list[Problem] = []
     for document in documents:
         spec = document.spec
         if not isinstance(spec, PipelineComponentBatchDeploymentSpec) or isinstance(spec.component, str):
             continue  # a reference left is reported by the resolver or the target check
         try:
-            if isinstance(spec.component, Path):
-                graph = load_pipeline(spec.component, registered=lookup, check_paths=check_paths)
-                source = _file_source(spec.component)
-            else:
-                at = ("component",)
-                lines = {loc[1:]: line for loc, line in document.source.lines.items() if loc[:1] == at}
-                source = Source(document.source.file, lines, root=document.source.root + at)
-                base = Path(document.source.file).parent if document.source.file else None
-                component = component_from_mapping(spec.component, source, base, check_paths=check_paths)
-                if not isinstance(component, PipelineComponentSpec):
-                    message = "is a command component; a pipeline deployment runs a pipeline component"
-                    problems.append(document.source.problem(at, message))
-                    continue
-                graph = pipeline_graph(component, source, base, registered=lookup, check_paths=check_paths)
+            graph = deployment_graph(spec, registry, check_paths=check_paths, source=document.source)
         except SpecError as error:
             problems += error.problems
             continue
+        source = _file_source(spec.component) if isinstance(spec.component, Path) else document.source
         problems += _asset_input_problems(graph, registry, source)
     return problems
 

@@ -7,13 +7,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pydantic
 
+from components.asset_registry import build_registry
 from components.asset_versions import AssetRegistry, AssetRegistryArgs, registered_assets
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
 from components.datastores import resolve_datastores
 from components.errors import SpecError
 from components.online import OnlineEndpoint, OnlineEndpointArgs
+from components.pipeline_plans import plan_pipeline
 from components.quota import QuotaCheck, QuotaCheckArgs, QuotaLimits, demands_from_stack
-from components.specs import ModelBatchDeploymentSpec
+from components.specs import ModelBatchDeploymentSpec, PipelineComponentBatchDeploymentSpec
 from components.stack_config import load_stack_config
 from components.targets.kubernetes.target import KubernetesTarget
 from components.targets.local.target import LocalTarget
@@ -147,15 +149,14 @@ def main() -> None:
         pulumi.export(f"{prefix}.traffic", dict(group.endpoint.traffic))
         pulumi.export(f"{prefix}.router_container", endpoint.router_container)
         pulumi.export(f"{prefix}.agent_container", endpoint.agent_container)
+    asset_registry, _ = build_registry(stack.documents)
     for batch_group in stack.batch:
         models = tuple(d for d in batch_group.deployments if isinstance(d, ModelBatchDeploymentSpec))
-        for other in batch_group.deployments:
-            if not isinstance(other, ModelBatchDeploymentSpec):
-                raise SpecError.single(
-                    "pipeline component batch deployments are not supported on the local target yet; "
-                    "remove it from the stack or deploy it to Azure",
-                    field=f"{batch_group.endpoint.name}/{other.name}",
-                )
+        pipelines = tuple(
+            plan_pipeline(d, asset_registry, clusters)
+            for d in batch_group.deployments
+            if isinstance(d, PipelineComponentBatchDeploymentSpec)
+        )
         name = batch_group.endpoint.name
         batch = BatchEndpoint(
             name,
@@ -166,6 +167,7 @@ def main() -> None:
                 target=LocalTarget(local.state_dir, int(ports.get(name, 0))),
                 datastores=stores,
                 key_rotation=config.get_int("key_rotation") or 0,
+                pipelines=pipelines,
             ),
             pulumi.ResourceOptions(depends_on=[quota]),
         )

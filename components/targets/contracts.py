@@ -8,9 +8,12 @@ Each target package (components/targets/local/, later kubernetes/ and azure/) im
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pulumi
+
+if TYPE_CHECKING:
+    from components.pipeline_plans import PipelinePlan
 
 from components.specs import (
     AmlComputeSpec,
@@ -91,6 +94,15 @@ class BatchDeploymentParts:
 
 
 @dataclass(frozen=True)
+class PipelineParts:
+    """A pipeline deployment as its endpoint's controller and agent know it."""
+
+    images: pulumi.Output[list[str]]
+    provisioning_state: pulumi.Output[str]
+    step_templates: pulumi.Output[dict[str, dict[str, Any]]]  # step -> what its container is made from
+
+
+@dataclass(frozen=True)
 class BatchFront:
     """A batch endpoint's jobs API and what runs it."""
 
@@ -122,6 +134,15 @@ class BatchTarget(Protocol):
         datastores: dict[str, str],
     ) -> BatchDeploymentParts: ...
 
+    def pipeline_deployment(
+        self,
+        parent: pulumi.Resource,
+        name: str,
+        plan: PipelinePlan,
+        cluster: AmlComputeSpec,
+        datastores: dict[str, str],
+    ) -> PipelineParts: ...
+
     def batch_front(
         self,
         parent: pulumi.Resource,
@@ -132,4 +153,5 @@ class BatchTarget(Protocol):
         datastores: dict[str, str],
         base: EndpointBase,
         depends_on: list[pulumi.Resource],
+        pipelines: dict[str, tuple[PipelinePlan, PipelineParts]] | None = None,
     ) -> BatchFront: ...

@@ -13,6 +13,7 @@ _DOWN = frozenset({"exited", "dead"})
 AGENT_ROLE = "agent"
 # Batch nodes are not healed: a node that dies is replaced when its controller asks for nodes.
 NODE_ROLE = "node"
+STEP_ROLE = "step"  # pipeline steps end by design: never restarted
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class HealHistory:
 
 def needed(container: Observed) -> Action | None:
     """What a container needs, ignoring back-off; None when it is fine or not ours to touch."""
-    if container.role in (AGENT_ROLE, NODE_ROLE):
+    if container.role in (AGENT_ROLE, NODE_ROLE, STEP_ROLE):
         return None
     if container.status in _DOWN:
         code = f" with code {container.exit_code}" if container.exit_code is not None else ""

@@ -126,10 +126,12 @@ class StepConfig(_Message):
     component: str = Field(description="The command component's name (for messages).")
     command: str = Field(description="Its command, ${{inputs.x}}, ${{outputs.y}} and $[[...]] still in it.")
     inputs: dict[str, StepInput] = Field(default_factory=dict, description="Bound inputs.")
-    # Every input the component declares -> its default (None: none); unbound ones render from here.
-    declared: dict[str, str | None] = Field(default_factory=dict)
-    outputs: dict[str, str | None] = Field(
-        default_factory=dict, description="Each output -> the pipeline output it is (None: its own folder)."
+    # No None values in here: Pulumi drops them from the config it writes.
+    declared: list[str] = Field(default_factory=list, description="Every input the component declares.")
+    defaults: dict[str, str] = Field(default_factory=dict, description="Declared inputs' defaults.")
+    outputs: list[str] = Field(default_factory=list, description="Every output the component declares.")
+    bound_outputs: dict[str, str] = Field(
+        default_factory=dict, description="Output -> the pipeline output it is (the rest: own folders)."
     )
     after: list[str] = Field(default_factory=list, description="Steps whose outputs it reads.")
 

@@ -170,7 +170,9 @@ def test_node_templates(mocks: RecordingMocks, tmp_path: Path) -> pulumi.Output:
             f"{protocol.DATASTORES_ROOT}/workspaceblobstore": str(tmp_path / "ds"),
         }
         agent = inputs(mocks, "mle-batch-agent")
-        assert agent["owns"] == {"io.mlendpoints.endpoint": "mle-batch", "io.mlendpoints.role": "node"}
+        assert agent["owns"] == [
+            {"io.mlendpoints.endpoint": "mle-batch", "io.mlendpoints.role": role} for role in ("node", "step")
+        ]
         assert agent["env"]["MLE_AGENT_NODE_SOCKET"] == batch_plan.AGENT_SOCKET
         # The secret is in no plain input of the agent.
         assert batch_plan.node_secret(TOKEN_SECRET, "mle-batch") not in json.dumps(agent)

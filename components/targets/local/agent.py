@@ -25,7 +25,7 @@ def endpoint_agent(
     env: Mapping[str, str] | None = None,
     mounts: Mapping[str, str] | None = None,
     writable_mounts: Mapping[str, str] | None = None,
-    owns: Mapping[str, str] | None = None,
+    owns: Sequence[Mapping[str, str]] = (),
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> DockerContainer:
     """`<name>-agent` (and its image) under `parent`; extra env and mounts for batch endpoints."""
@@ -44,8 +44,8 @@ def endpoint_agent(
         props["mounts"] = dict(mounts)
     props["writable_mounts"] = {**props["writable_mounts"], **(writable_mounts or {})}
     if owns:
-        # Removed with the agent: the containers it creates itself (batch nodes).
-        props["owns"] = dict(owns)
+        # Removed with the agent: the containers it creates itself (batch nodes, pipeline steps).
+        props["owns"] = [dict(labels) for labels in owns]
     return DockerContainer(
         f"{name}-agent", props, pulumi.ResourceOptions(parent=parent, depends_on=[image, *depends_on])
     )

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components import environments, mlflow_models
+from components.pipeline_plans import PipelinePlan
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
-from components.targets.contracts import BatchDeploymentParts, BatchFront, EndpointBase
+from components.targets.contracts import BatchDeploymentParts, BatchFront, EndpointBase, PipelineParts
 from components.targets.local import batch_plan
 from components.targets.local.agent import endpoint_agent
 from components.targets.local.docker_image import ServingImage
@@ -20,6 +21,10 @@ from serving.router.config import files_digest
 
 if TYPE_CHECKING:
     from components.targets.local.target import LocalTarget
+
+
+# Roles of the containers the agent makes at run time (removed with it).
+_MADE_BY_AGENT = ("node", "step")
 
 
 def deployment_plan(target: LocalTarget, spec: ModelBatchDeploymentSpec) -> environments.EnvironmentPlan:
@@ -63,14 +68,16 @@ def endpoint_front(
     datastores: dict[str, str],
     base: EndpointBase,
     depends_on: list[pulumi.Resource],
+    pipelines: dict[str, tuple[PipelinePlan, PipelineParts]],
 ) -> BatchFront:
     """The controller's config and secrets, the agent's node templates, the controller and the agent."""
     child = pulumi.ResourceOptions(parent=parent)
-    config = batch_plan.controller_config(
-        spec,
-        {d.name: batch_plan.deployment_config(d, clusters[d.compute_name]) for d, _ in deployments.values()},
-        datastores,
-    )
+    configs = {
+        d.name: batch_plan.deployment_config(d, clusters[d.compute_name]) for d, _ in deployments.values()
+    }
+    for plan, _ in pipelines.values():
+        configs[plan.deployment.name] = batch_plan.pipeline_deployment_config(plan, clusters[plan.cluster])
+    config = batch_plan.controller_config(spec, configs, datastores)
     secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
         lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
     )
@@ -90,7 +97,12 @@ def endpoint_front(
         f"{name}-node-templates",
         str(folder / "agent"),
         files={},
-        secret_files=_templates(spec.name, node_secret, {n: parts for n, (_, parts) in deployments.items()}),
+        secret_files=_templates(
+            spec.name,
+            node_secret,
+            {n: parts for n, (_, parts) in deployments.items()},
+            {n: parts for n, (_, parts) in pipelines.items()},
+        ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
     )
     runtime = environments.EnvironmentPlan(base_image=target.base_image)
@@ -123,7 +135,9 @@ def endpoint_front(
         env=batch_plan.AGENT_NODE_ENV,
         mounts={batch_plan.AGENT_TEMPLATES_MOUNT: str(folder / "agent")},
         writable_mounts={batch_plan.AGENT_RUN_MOUNT: str(folder / "run")},
-        owns={"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": "node"},
+        owns=[
+            {"io.mlendpoints.endpoint": spec.name, "io.mlendpoints.role": role} for role in ("node", "step")
+        ],
         depends_on=[node_templates],
     )
     port = controller.ports.apply(lambda p: p[str(protocol.PUBLIC_PORT)])
@@ -144,18 +158,32 @@ def endpoint_front(
 
 
 def _templates(
-    endpoint: str, node_secret: pulumi.Output[str], deployments: dict[str, BatchDeploymentParts]
+    endpoint: str,
+    node_secret: pulumi.Output[str],
+    deployments: dict[str, BatchDeploymentParts],
+    pipelines: dict[str, PipelineParts],
 ) -> pulumi.Output[dict[str, Any]]:
-    """nodes.json for the agent: every deployment's node template, with the node secret filled in."""
-    outputs = pulumi.Output.all(node_secret, *(d.node_template for d in deployments.values()))
+    """nodes.json for the agent: every deployment's node template, with the node secret filled in,
+    and every pipeline step's template (steps never talk to the controller: no secret)."""
+    outputs = pulumi.Output.all(
+        node_secret,
+        *(d.node_template for d in deployments.values()),
+        *(p.step_templates for p in pipelines.values()),
+    )
 
     def fill(values: list[Any]) -> dict[str, Any]:
         secret = values[0]
         filled = {}
-        for deployment_name, template in zip(deployments, values[1:], strict=True):
+        node_templates = values[1 : 1 + len(deployments)]
+        for deployment_name, template in zip(deployments, node_templates, strict=True):
             container = dict(template["container"])
             container["env"] = {**container["env"], "MLE_BATCH_NODE_SECRET": secret}
             filled[deployment_name] = {**template, "container": container}
-        return {batch_plan.NODE_TEMPLATES_FILE: {"endpoint": endpoint, "deployments": filled}}
+        steps = {
+            f"{deployment_name}/{step}": template
+            for deployment_name, templates in zip(pipelines, values[1 + len(deployments) :], strict=True)
+            for step, template in templates.items()
+        }
+        return {batch_plan.NODE_TEMPLATES_FILE: {"endpoint": endpoint, "deployments": filled, "steps": steps}}
 
     return outputs.apply(fill)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from components.pipeline_plans import PipelinePlan
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.local import plan as local_plan
 from components.targets.scorer_env import app_env
@@ -77,6 +78,22 @@ def deployment_config(spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec) -
             "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
             "low_priority": cluster.tier == "low_priority",
         },
+    }
+
+
+def pipeline_deployment_config(plan: PipelinePlan, cluster: AmlComputeSpec) -> dict[str, Any]:
+    """A pipeline deployment's entry of the controller config: its steps (protocol.PipelineConfig)."""
+    return {
+        "name": plan.deployment.name,
+        "settings": protocol.JobSettings().model_dump(mode="json"),
+        "cluster": {
+            "name": cluster.name,
+            "min_instances": cluster.min_instances,
+            "max_instances": cluster.max_instances,
+            "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
+            "low_priority": cluster.tier == "low_priority",
+        },
+        "pipeline": plan.config,
     }
 
 

@@ -88,8 +88,9 @@ class _ContainerProvider(ResourceProvider):
         docker_engine.remove_container(id_)
         # Containers this one made at run time (a batch endpoint's agent makes its nodes): Pulumi does
         # not know them, so they go with their maker.
-        if props.get("owns"):
-            docker_engine.remove_labelled(dict(props["owns"]))
+        owns = props.get("owns") or []
+        for labels in [owns] if isinstance(owns, dict) else owns:  # one label set (older state) or several
+            docker_engine.remove_labelled(dict(labels))
 
 
 class DockerContainer(Resource):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi
 
 from components import environments, mlflow_models
+from components.pipeline_plans import PipelinePlan
 from components.specs import (
     AmlComputeSpec,
     BatchEndpointSpec,
@@ -21,8 +22,9 @@ from components.targets.contracts import (
     DeploymentParts,
     EndpointBase,
     EndpointFront,
+    PipelineParts,
 )
-from components.targets.local import batch, online
+from components.targets.local import batch, batch_pipelines, online
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,16 @@ class LocalTarget:
     ) -> BatchDeploymentParts:
         return batch.deployment(self, parent, name, spec, cluster, base, datastores)
 
+    def pipeline_deployment(
+        self,
+        parent: pulumi.Resource,
+        name: str,
+        plan: PipelinePlan,
+        cluster: AmlComputeSpec,
+        datastores: dict[str, str],
+    ) -> PipelineParts:
+        return batch_pipelines.pipeline_deployment(self, parent, name, plan, cluster, datastores)
+
     def batch_front(
         self,
         parent: pulumi.Resource,
@@ -92,7 +104,8 @@ class LocalTarget:
         datastores: dict[str, str],
         base: EndpointBase,
         depends_on: list[pulumi.Resource],
+        pipelines: dict[str, tuple[PipelinePlan, PipelineParts]] | None = None,
     ) -> BatchFront:
         return batch.endpoint_front(
-            self, parent, name, spec, deployments, clusters, datastores, base, depends_on
+            self, parent, name, spec, deployments, clusters, datastores, base, depends_on, pipelines or {}
         )

@@ -138,21 +138,21 @@ def step_command(
     """The step's command with its inputs (the pipeline's, earlier steps' output folders, values)
     and its output folders filled in; CommandError when it cannot be."""
     step = config.steps[name]
-    values: dict[str, str | None] = dict(step.declared)
+    values: dict[str, str | None] = {declared: step.defaults.get(declared) for declared in step.declared}
     for input_name, source in step.inputs.items():
         if source.kind == "parent":
             values[input_name] = parent_values.get(source.name or "")
         elif source.kind == "step":
             before = config.steps[source.step or ""]
-            parent = before.outputs.get(source.output or "")
+            parent = before.bound_outputs.get(source.output or "")
             values[input_name] = output_path(job_folder, source.step or "", source.output or "", parent)
         else:
             values[input_name] = source.value
-    outputs = {out: output_path(job_folder, name, out, parent) for out, parent in step.outputs.items()}
+    outputs = {out: output_path(job_folder, name, out, step.bound_outputs.get(out)) for out in step.outputs}
     return render_command(step.command, values, outputs)
 
 
 def output_folders(config: PipelineConfig, name: str, job_folder: str) -> list[str]:
     """The folders a step writes (created before it starts)."""
     step: StepConfig = config.steps[name]
-    return [output_path(job_folder, name, out, parent) for out, parent in step.outputs.items()]
+    return [output_path(job_folder, name, out, step.bound_outputs.get(out)) for out in step.outputs]

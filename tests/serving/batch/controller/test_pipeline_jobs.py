@@ -33,10 +33,10 @@ PIPELINE = {
                 "data": {"kind": "parent", "name": "input_data"},
                 "fail": {"kind": "parent", "name": "fail"},
             },
-            "declared": {"data": None, "fail": None},
-            "outputs": {"prepared": None},
+            "declared": ["data", "fail"],
+            "outputs": ["prepared"],
         },
-        "side": {"component": "fixture_side", "command": "echo side step ran", "outputs": {}},
+        "side": {"component": "fixture_side", "command": "echo side step ran"},
         "score": {
             "component": "fixture_score",
             "command": "python3 score.py ${{inputs.data}} ${{outputs.scores}}/${{inputs.mode}}.txt",
@@ -44,8 +44,9 @@ PIPELINE = {
                 "data": {"kind": "step", "step": "prepare", "output": "prepared"},
                 "mode": {"kind": "parent", "name": "score_mode"},
             },
-            "declared": {"data": None, "mode": None},
-            "outputs": {"scores": "scores"},
+            "declared": ["data", "mode"],
+            "outputs": ["scores"],
+            "bound_outputs": {"scores": "scores"},
             "after": ["prepare"],
         },
     },
@@ -214,9 +215,7 @@ def test_a_canceled_pipeline_stops_its_running_step(
     start: Callable[..., Controller], root: Path, steps: LocalSteps
 ) -> None:
     _inputs(root)
-    controller = start(
-        steps={"slow": {"component": "slow", "command": "sleep 30", "outputs": {}}}, outputs=[]
-    )
+    controller = start(steps={"slow": {"component": "slow", "command": "sleep 30"}}, outputs=[])
     name = _invoke(controller)["name"]
     client = public_client(controller.public_port)
     deadline = time.monotonic() + 30
