@@ -285,7 +285,7 @@ def resolve_documents(documents: Iterable[Document], registry: Registry) -> Reso
         for field_name, kind in _REFERENCING_FIELDS:
             value = getattr(spec, field_name, None)
             reference_text = getattr(value, "reference", None)
-            if _kind_of(spec) is not None or not isinstance(reference_text, str):
+            if _kind_of(spec) in ("model", "environment", "data") or not isinstance(reference_text, str):
                 continue
             try:
                 reference = parse_reference(reference_text, kind)

@@ -49,7 +49,7 @@ class PipelineDeployment(pulumi.ComponentResource):
             "cluster_size": args.cluster.size,
             "cluster_tier": args.cluster.tier,
             "steps": {step.name: step.component.name for step in plan.steps},
-            "continue_on_step_failure": bool(spec.settings.continue_on_step_failure),
+            "continue_on_step_failure": bool(plan.config["continue_on_step_failure"]),
             "target": args.target.name,
         }
         super().__init__(TYPE_TOKEN, name, props, opts)

@@ -6,7 +6,9 @@ missing output, a cycle) and those of the component files its jobs point at.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,10 @@ from components.specs import PipelineComponentBatchDeploymentSpec
 from components.specs.parsing import parse_spec
 from components.specs.pipelines import (
     CommandComponentSpec,
+    ComponentInput,
+    ComponentOutput,
     PipelineComponentSpec,
+    PipelineJobSpec,
     PipelineStepSpec,
     StepAsset,
 )
@@ -163,6 +168,84 @@ def _lookup(registry: Registry) -> Registered:
     return lookup
 
 
+@dataclass(frozen=True)
+class DeploymentPipeline:
+    """What a pipeline deployment runs: its graph, and its settings (its own, else its job's)."""
+
+    graph: PipelineGraph
+    default_compute: str | None
+    continue_on_step_failure: bool
+    default_datastore: str | None = None
+
+
+def deployment_pipeline(
+    spec: PipelineComponentBatchDeploymentSpec,
+    registry: Registry,
+    *,
+    check_paths: bool = True,
+    source: Source | None = None,
+) -> DeploymentPipeline:
+    """The pipeline a deployment runs, from its `component` or its `job_definition` (a pipeline job:
+    its component, its compute and settings where the deployment sets none, its input values as
+    the inputs' defaults)."""
+    settings = spec.settings
+    if spec.job_definition is None:
+        graph = deployment_graph(spec, registry, check_paths=check_paths, source=source)
+        return DeploymentPipeline(
+            graph,
+            settings.default_compute,
+            bool(settings.continue_on_step_failure),
+            settings.default_datastore,
+        )
+    path = spec.job_definition
+    data, job_source = read_yaml(read_text(path), str(path))
+    job = parse_spec(PipelineJobSpec, data, source=job_source, base_dir=path.parent, check_paths=check_paths)
+    if (job.component is None) == (job.jobs is None):
+        raise SpecError([job_source.problem((), "a pipeline job gives either `component` or `jobs`")])
+    if job.jobs is not None:
+        declared = {
+            name: value if isinstance(value, ComponentInput) else ComponentInput(type="string")
+            for name, value in job.inputs.items()
+        }
+        pipeline = PipelineComponentSpec(
+            name=None,
+            inputs=declared,
+            outputs={k: v or ComponentOutput() for k, v in job.outputs.items()},
+            jobs=job.jobs,
+        )
+        graph = pipeline_graph(
+            pipeline, job_source, path.parent, registered=_lookup(registry), check_paths=check_paths
+        )
+    else:
+        graph = deployment_graph(
+            spec.model_copy(update={"component": job.component, "job_definition": None}),
+            registry,
+            check_paths=check_paths,
+            source=job_source,
+        )
+    values = {
+        name: value
+        for name, value in job.inputs.items()
+        if isinstance(value, str | int | float | bool) and name in graph.pipeline.inputs
+    }
+    if values:
+        inputs = {
+            name: declared.model_copy(update={"default": values[name]}) if name in values else declared
+            for name, declared in graph.pipeline.inputs.items()
+        }
+        graph = dataclasses.replace(graph, pipeline=graph.pipeline.model_copy(update={"inputs": inputs}))
+    return DeploymentPipeline(
+        graph,
+        settings.default_compute or job.settings.default_compute or job.compute,
+        bool(
+            settings.continue_on_step_failure
+            if settings.continue_on_step_failure is not None
+            else job.settings.continue_on_step_failure
+        ),
+        settings.default_datastore or job.settings.default_datastore,
+    )
+
+
 def deployment_graph(
     spec: PipelineComponentBatchDeploymentSpec,
     registry: Registry,
@@ -173,6 +256,10 @@ def deployment_graph(
     """The graph of a pipeline deployment whose `component` is a file or inline (references were
     resolved to the registered file before); SpecError for its problems."""
     component = spec.component
+    if spec.job_definition is not None:
+        return deployment_pipeline(spec, registry, check_paths=check_paths, source=source).graph
+    if component is None:
+        raise SpecError.single("no component", field="component")
     if isinstance(component, Path):
         return load_pipeline(component, registered=_lookup(registry), check_paths=check_paths)
     if isinstance(component, str):
@@ -219,9 +306,22 @@ def _file_source(path: Path) -> Source:
 
 
 def _asset_input_problems(graph: PipelineGraph, registry: Registry, source: Source) -> list[Problem]:
-    """Registered models and data a step's inputs name (`path: azureml:name@latest`) must exist."""
+    """Registered models and data a step's inputs name (`path: azureml:name@latest`), and the
+    environments of its components, must exist."""
     problems: list[Problem] = []
     for step in graph.steps.values():
+        environment = step.component.environment.reference
+        if environment is not None:
+            try:
+                reference = parse_reference(environment, "environment")
+                if reference is None:
+                    raise AssetLookupError(
+                        f"{environment!r} is not an environment of this stack (shared registries are not "
+                        "reachable here): register one, or give an image and conda file"
+                    )
+                registry.resolve("environment", reference)
+            except (AssetLookupError, ValueError) as error:
+                problems.append(source.problem(("jobs", step.name, "component"), f"environment: {error}"))
         for name, bound in step.inputs.items():
             if not isinstance(bound, Given):
                 continue

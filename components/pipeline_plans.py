@@ -17,10 +17,11 @@ from typing import Any
 from components.asset_registry import AssetKind, AssetLookupError, Registry, parse_reference
 from components.errors import SpecError
 from components.pipeline_graph import Given, ParentInput, PipelineGraph, StepOutputRef
-from components.pipeline_loading import deployment_graph
+from components.pipeline_loading import deployment_pipeline
 from components.specs import EnvironmentSpec, PipelineComponentBatchDeploymentSpec
 from components.specs.pipelines import CommandComponentSpec, ComponentInput, StepAsset
 from serving.batch import protocol
+from serving.batch.protocol import DEFAULT_DATASTORE
 
 STEP_CODE_ROOT = "/mnt/azureml/code"
 STEP_INPUTS_ROOT = "/mnt/azureml/inputs"
@@ -93,22 +94,29 @@ def plan_pipeline(
     spec: PipelineComponentBatchDeploymentSpec, registry: Registry, clusters: Mapping[str, object]
 ) -> PipelinePlan:
     """The deployment's steps and its controller config; SpecError for what cannot run here."""
-    cluster = (spec.settings.default_compute or "").removeprefix("azureml:")
+    pipeline = deployment_pipeline(spec, registry)
+    cluster = (pipeline.default_compute or "").removeprefix("azureml:")
     if not cluster or cluster not in clusters:
         known = ", ".join(sorted(clusters)) or "none"
         raise SpecError.single(
             f"name the compute cluster the steps run on (clusters of this stack: {known})",
             field=f"{spec.endpoint_name}/{spec.name}: settings.default_compute",
         )
-    graph = deployment_graph(spec, registry)
+    graph = pipeline.graph
     steps = tuple(_plan_step(graph, name, registry) for name in graph.order)
-    warnings = tuple(
+    warnings = [
         f"jobs.{name}.compute {step.spec.compute!r}: every step runs on the deployment's default_compute "
         f"{cluster!r} locally"
         for name, step in graph.steps.items()
         if step.spec.compute is not None and step.spec.compute.removeprefix("azureml:") != cluster
-    )
-    return PipelinePlan(spec, cluster, pipeline_config(spec, graph), steps, warnings)
+    ]
+    if pipeline.default_datastore not in (None, DEFAULT_DATASTORE):
+        warnings.append(
+            f"settings.default_datastore {pipeline.default_datastore!r}: a job's outputs go to "
+            f"{DEFAULT_DATASTORE} (azureml/<job>/<output>/) locally"
+        )
+    config = pipeline_config(graph, pipeline.continue_on_step_failure)
+    return PipelinePlan(spec, cluster, config, steps, tuple(warnings))
 
 
 def _plan_step(graph: PipelineGraph, name: str, registry: Registry) -> StepPlan:
@@ -127,7 +135,7 @@ def _plan_step(graph: PipelineGraph, name: str, registry: Registry) -> StepPlan:
     return StepPlan(name, component, _environment(component, registry, name), mounts, env)
 
 
-def pipeline_config(spec: PipelineComponentBatchDeploymentSpec, graph: PipelineGraph) -> dict[str, Any]:
+def pipeline_config(graph: PipelineGraph, continue_on_step_failure: bool) -> dict[str, Any]:
     """protocol.PipelineConfig of the deployment, validated as the controller will read it."""
     pipeline = graph.pipeline
     config: dict[str, Any] = {
@@ -141,7 +149,7 @@ def pipeline_config(spec: PipelineComponentBatchDeploymentSpec, graph: PipelineG
         },
         "outputs": list(pipeline.outputs),
         "steps": {},
-        "continue_on_step_failure": bool(spec.settings.continue_on_step_failure),
+        "continue_on_step_failure": continue_on_step_failure,
     }
     for name in graph.order:
         step = graph.steps[name]

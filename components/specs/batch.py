@@ -175,10 +175,34 @@ class PipelineComponentBatchDeploymentSpec(_BatchDeploymentSpec):
     """A batch deployment that runs a pipeline component per job."""
 
     type: Literal["pipeline"] = Field(default="pipeline", description="Batch deployment type.")
-    component: str | Path | dict[str, Any] = Field(
-        description="Registered component (`azureml:name@latest`), a local component YAML, or inline."
+    component: str | Path | dict[str, Any] | None = Field(
+        default=None,
+        description="Registered component (`azureml:name@latest`), a local component YAML, or inline.",
+    )
+    job_definition: Path | None = Field(
+        default=None,
+        description="Instead of `component`: a pipeline job's YAML file; its component, compute, settings "
+        "and input values become the deployment's.",
     )
     settings: PipelineSettings = Field(default_factory=PipelineSettings, description="Pipeline job defaults.")
+
+    @field_validator("job_definition", mode="before")
+    @classmethod
+    def _job_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and value.startswith("azureml:"):
+            raise ValueError(
+                f"{value!r} names a job of an Azure ML workspace; locally give the pipeline job's YAML file "
+                "(the one `az ml job create -f` was given)"
+            )
+        return _resolve_local(value, info, "file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PipelineComponentBatchDeploymentSpec:
+        if (self.component is None) == (self.job_definition is None):
+            raise ValueError(
+                "give either `component` (a pipeline component) or `job_definition` (a pipeline job)"
+            )
+        return self
 
     @field_validator("component", mode="before")
     @classmethod

@@ -208,3 +208,43 @@ class PipelineComponentSpec(Spec):
     jobs: Annotated[dict[str, PipelineStepSpec], BeforeValidator(_keys)] = Field(
         description="The steps by name."
     )
+
+
+class PipelineJobSettings(Spec):
+    """A pipeline job's settings that a deployment made from it takes over."""
+
+    default_compute: str | None = Field(default=None, description="Cluster the steps run on.")
+    default_datastore: str | None = Field(default=None, description="Datastore of the outputs.")
+    continue_on_step_failure: bool | None = Field(default=None, description="Keep going after a failed step.")
+    force_rerun: bool | None = Field(default=None, description="Never reuse earlier steps' results.")
+
+
+JobInput = ComponentInput | StepAsset | Literal_ | None
+
+
+class PipelineJobSpec(Spec):
+    """A pipeline job (pipelineJob.schema.json), the `job_definition` of a deployment made from it.
+
+    Its pipeline is `component` (a pipeline component file or reference) or its own `jobs`; its input
+    values become the defaults of the deployment's inputs (an invocation may still give others)."""
+
+    type: Annotated[Literal["pipeline"], BeforeValidator(_lower)] = Field(
+        default="pipeline", description="Job type."
+    )
+    name: str | None = Field(default=None, description="Job name.")
+    display_name: str | None = Field(default=None, description="Shown in job listings.")
+    experiment_name: str | None = Field(default=None, description="Azure's experiment; kept as a tag.")
+    description: str | None = Field(default=None, description="Free text.")
+    tags: TextMap = Field(default_factory=dict, description="Tags.")
+    component: ComponentRef | None = Field(default=None, description="The pipeline component it runs.")
+    jobs: Annotated[dict[str, PipelineStepSpec], BeforeValidator(_keys)] | None = Field(
+        default=None, description="Its own steps, instead of `component`."
+    )
+    inputs: Annotated[dict[str, ComponentInput | StepAsset | Literal_ | None], BeforeValidator(_keys)] = (
+        Field(default_factory=dict, description="Input declarations (`type:`) or values.")
+    )
+    outputs: Annotated[dict[str, ComponentOutput | None], BeforeValidator(_keys)] = Field(
+        default_factory=dict, description="Outputs."
+    )
+    compute: str | None = Field(default=None, description="Cluster the steps run on.")
+    settings: PipelineJobSettings = Field(default_factory=PipelineJobSettings, description="Settings.")

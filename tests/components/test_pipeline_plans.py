@@ -73,3 +73,44 @@ def test_the_steps_need_a_cluster_of_the_stack() -> None:
         _plan({})
     with pytest.raises(SpecError, match=r"\(clusters of this stack: none\)"):
         _plan({"default_compute": "cpu-cluster"}, clusters=())
+
+
+def test_a_deployment_made_from_a_pipeline_job_takes_its_component_compute_settings_and_values() -> None:
+    stack = load_stack_config(
+        {
+            "endpoints": [{"name": "fixture-pipelines", "defaults": {"deployment_name": "from-job"}}],
+            "computes": [{"name": "cpu-cluster", "size": "Standard_DS2_v2", "max_instances": 1}],
+            "deployments": [
+                {
+                    "$schema": "http://azureml/sdk-2-0/BatchDeployment.json",
+                    "name": "from-job",
+                    "endpoint_name": "fixture-pipelines",
+                    "type": "pipeline",
+                    "job_definition": "pipeline-job.yml",
+                }
+            ],
+        },
+        PIPELINES,
+        target="local",
+    )
+    registry, _ = build_registry(stack.documents)
+    (spec,) = stack.batch_endpoint("fixture-pipelines").deployments
+    assert isinstance(spec, PipelineComponentBatchDeploymentSpec)
+    plan = plan_pipeline(spec, registry, {"cpu-cluster": None})
+    config = PipelineConfig.model_validate(plan.config)
+    assert plan.cluster == "cpu-cluster" and config.continue_on_step_failure  # the job's
+    assert config.inputs["score_mode"].default == "replace"  # the job's value, over the component's "append"
+    assert list(config.steps) == ["prepare_job", "side_job", "score_job"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"component": "pipeline.yml", "job_definition": "pipeline-job.yml"}, "give either `component`"),
+        ({"job_definition": "azureml:some-job"}, "names a job of an Azure ML workspace"),
+    ],
+)
+def test_component_or_job_definition(entry: dict[str, Any], message: str) -> None:
+    deployment = {"name": "from-job", "endpoint_name": "fixture-pipelines", "type": "pipeline", **entry}
+    with pytest.raises(SpecError, match=message):
+        load_stack_config({"deployments": [deployment]}, PIPELINES)
