@@ -119,7 +119,7 @@ def logs(args: argparse.Namespace) -> int:
     folder = job_logs_folder(args.job, job, folders)
     if not folder.is_dir():
         raise CliError(f"job {args.job} has no logs yet ({folder} does not exist)")
-    files = log_files(folder, args.node)
+    files = log_files(folder, args.node, args.step)
     print(f"job folder: {folder.parent}", flush=True)
     if not files:
         print("no log files yet")
@@ -240,6 +240,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("job")
     g.add_argument("--endpoint")
     g.add_argument("--node", help="only this node's user logs (its name or a unique part of it)")
+    g.add_argument("--step", help="only this step's log (a pipeline job)")
     g.add_argument("--tail", type=int, help="last N lines of each file")
     g.set_defaults(func=logs)
     c = cmds.add_parser("cancel", help="cancel a queued or running job")

@@ -67,9 +67,58 @@ def progress_text(props: Mapping[str, Any]) -> str:
     return text + (f", {mb['canceled']} canceled" if mb.get("canceled") else "")
 
 
+def _steps_text(props: Mapping[str, Any]) -> str:
+    steps = props.get("steps") or {}
+    counts: dict[str, int] = {}
+    for step in steps.values():
+        counts[str(step.get("status"))] = counts.get(str(step.get("status")), 0) + 1
+    return f"{len(steps)} steps: " + ", ".join(f"{n} {state}" for state, n in counts.items())
+
+
+def describe_pipeline_job(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[str]:
+    """`mle batch show` of a pipeline job: its inputs and outputs, then one block per step."""
+    props = job.get("properties") or {}
+    took = duration(props)
+    lines = [
+        f"job:          {job.get('name')}",
+        f"status:       {props.get('status')}",
+        f"endpoint:     {props.get('endpointName')}",
+        f"deployment:   {props.get('deploymentName')} (pipeline)",
+        f"created:      {props.get('creationTime') or '-'}",
+        f"started:      {props.get('startTime') or '-'}",
+        f"ended:        {props.get('endTime') or '-'}" + (f" (took {took})" if took else ""),
+        f"steps:        {_steps_text(props)}",
+    ]
+    for name, data in (props.get("inputData") or {}).items():
+        value = data.get("uri") or data.get("value") or data.get("path")
+        lines.append(f"input:        {name} ({data.get('jobInputType')}) {value}")
+        if data.get("uri"):
+            lines.append(f"              host: {_shown(data.get('uri'), folders)}")
+    for name, data in (props.get("outputData") or {}).items():
+        lines += [
+            f"output:       {name} ({data.get('jobOutputType')}) {data.get('uri')}",
+            f"              host: {_shown(data.get('uri'), folders)}",
+        ]
+    for name, step in (props.get("steps") or {}).items():
+        code = step.get("exitCode")
+        times = f"{_short_time(step.get('startTime'))} -> {_short_time(step.get('endTime'))}"
+        lines.append(
+            f"step {name}: {step.get('status')}" + (f" (exit code {code})" if code is not None else "")
+        )
+        lines.append(f"              {times}; log: {_shown(step.get('logUri'), folders)}")
+        if step.get("error"):
+            lines.append(f"              {step['error']}")
+    error = props.get("error") or {}
+    if error.get("message"):
+        lines.append(f"error:        {error['message']}")
+    return lines
+
+
 def describe_job(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[str]:
     """`mle batch show`: status, deployment, times, progress, URIs with their host paths, error."""
     props = job.get("properties") or {}
+    if "steps" in props:
+        return describe_pipeline_job(job, folders)
     progress = props.get("progress") or {}
     files = progress.get("files") or {}
     input_name, data = _single(props.get("inputData"))
@@ -120,6 +169,18 @@ def outcome_lines(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[s
     progress = props.get("progress") or {}
     mb, files = progress.get("miniBatches") or {}, progress.get("files") or {}
     took = duration(props)
+    if "steps" in props:
+        lines = [f"job {job.get('name')}: {props.get('status')}" + (f" in {took}" if took else "")]
+        lines.append(_steps_text(props))
+        lines += [
+            f"output {n}: {_shown(d.get('uri'), folders)}" for n, d in (props.get("outputData") or {}).items()
+        ]
+        error = props.get("error") or {}
+        if props.get("status") != "Completed" and error.get("message"):
+            lines.append(f"error: {error['message']}")
+        return lines + [f"logs: scripts/mle batch logs {job.get('name')}"] * (
+            props.get("status") != "Completed"
+        )
     lines = [
         f"job {job.get('name')}: {props.get('status')}" + (f" in {took}" if took else ""),
         f"mini-batches: {mb.get('succeeded', 0)} succeeded, {mb.get('failed', 0)} failed of "
@@ -150,6 +211,10 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> list[str]:
         batches = f"{settled}/{mb.get('total', 0)}" + (
             f" ({mb['failed']} failed)" if mb.get("failed") else ""
         )
+        if "steps" in props:
+            steps = props.get("steps") or {}
+            done = sum(1 for step in steps.values() if step.get("status") == "completed")
+            batches = f"steps {done}/{len(steps)}"
         rows.append(
             (
                 str(job.get("name")),

@@ -46,12 +46,22 @@ def pick_nodes(nodes: Sequence[str], wanted: str | None) -> list[str]:
     raise CliError(f"no node {wanted!r} in the job's user logs; nodes: {listed}")
 
 
-def log_files(logs: Path, node: str | None = None) -> list[Path]:
-    """The job's summary logs, then the user logs of the chosen node(s) (empty ones left out)."""
+def log_files(logs: Path, node: str | None = None, step: str | None = None) -> list[Path]:
+    """The job's summary logs, its steps' logs (a pipeline job; all, or `step`'s), then the user logs of
+    the chosen node(s) (empty ones left out)."""
     chosen: list[Path] = [logs / "job_result.txt", logs / "job_error.txt"]
     overviews = sorted(logs.glob("job_progress_overview.*.txt"))
     chosen += overviews[-1:]
     summary = [p for p in chosen if p.is_file()]
+    # A pipeline job's steps (logs/steps/<step>/std_log.txt), in the order they started.
+    steps = sorted(logs.glob("steps/*/std_log.txt"), key=lambda p: p.stat().st_mtime)
+    if step is not None:
+        known = [p.parent.name for p in steps]
+        if step not in known:
+            listed = ", ".join(known) or "none"
+            raise CliError(f"no step {step!r} has a log in this job; steps with logs: {listed}")
+        steps = [p for p in steps if p.parent.name == step]
+    summary += steps
     user: list[Path] = []
     for name in pick_nodes(user_log_nodes(logs), node):
         for kind in ("stdout", "stderr", "error"):

@@ -1,8 +1,9 @@
 """mlendpoints' stand-in for the example's score step (../shared/conformance holds no code).
 
 Same command line as the component's: predicts every CSV of --data_path with the MLflow model, the
-columns cast to the types of the model's input signature, and writes the rows with a `prediction`
-column (`--score_mode append`) or the predictions alone, one CSV per input.
+columns cast to the types of the model's input signature (MLflow refuses other types; the signature
+says `long` for features the prepare step scaled to floats, so those are rounded), and writes the rows
+with a `prediction` column (`--score_mode append`) or the predictions alone, one CSV per input.
 """
 
 import argparse
