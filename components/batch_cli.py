@@ -16,6 +16,7 @@ from components.batch_inputs import _KINDS, resolve_input, resolve_output
 from components.batch_job_files import copy_files, download_plan, job_logs_folder, log_files, tail_text
 from components.batch_jobs_api import TERMINAL, ControllerDown, JobsApi, pick_batch_endpoint
 from components.batch_overrides import OVERRIDES, build_body, parse_overrides
+from components.batch_pipeline_inputs import input_data, inputs_file, named, named_input
 from components.batch_progress import wait_for_job
 from components.endpoint_cli import CliError
 from components.targets.local import status as local_status
@@ -57,9 +58,48 @@ def _follow(api: JobsApi, name: str, folders: Mapping[str, Path]) -> int:
     return 0 if (job.get("properties") or {}).get("status") == "Completed" else 1
 
 
+def _invoke_pipeline(args: argparse.Namespace, unnamed: list[str]) -> dict[str, Any]:
+    """Azure's body for a pipeline deployment: its inputs by name (--input NAME=..., --literal, --file)."""
+    if unnamed:
+        raise CliError(
+            f"--input {unnamed[0]}: with named inputs, name this one too (--input NAME=PATH), as a pipeline "
+            "takes its inputs by name"
+        )
+    data: dict[str, tuple[str, str | None]] = {}
+    literals: dict[str, str] = {}
+    if args.file:
+        data, literals = inputs_file(Path(args.file))
+    data |= {
+        k: (v, args.input_type)
+        for k, v in named([i for i in args.input or [] if "=" in i], "--input").items()
+    }
+    literals |= named(args.literal or [], "--literal")
+    if args.set or args.mini_batch_size or args.instance_count or args.output_path or args.output_file_name:
+        raise CliError(
+            "--set, --mini-batch-size, --instance-count and --output-* apply to model deployments only"
+        )
+    _, ep, outputs = _endpoint_and_outputs(args)
+    registered = outputs.get("assets.data")
+    body, notes = input_data(
+        data, literals, datastore_folders(ep), registered if isinstance(registered, dict) else {}
+    )
+    for note in notes:
+        print(note, file=sys.stderr)
+    return {"properties": {"InputData": body}}
+
+
 def invoke(args: argparse.Namespace) -> int:
     name, ep, outputs = _endpoint_and_outputs(args)
     folders = datastore_folders(ep)
+    given = args.input or []
+    unnamed = [value for value in given if not named_input(value)]
+    if args.file or args.literal or len(unnamed) < len(given):
+        job = JobsApi(name, ep).invoke(_invoke_pipeline(args, unnamed), args.deployment)
+        job_name = str(job.get("name"))
+        print(job_name, flush=True)
+        return _follow(JobsApi(name, ep), job_name, folders) if args.wait else 0
+    if len(unnamed) != 1:
+        raise CliError("give one --input (a model deployment's data), or the named inputs of a pipeline")
     flags = {
         "mini_batch_size": args.mini_batch_size,
         "instance_count": args.instance_count,
@@ -69,7 +109,7 @@ def invoke(args: argparse.Namespace) -> int:
     output = resolve_output(args.output_path, folders) if args.output_path else None
     registered = outputs.get("assets.data")
     data = resolve_input(
-        args.input, args.input_type, folders, data_assets=registered if isinstance(registered, dict) else {}
+        unnamed[0], args.input_type, folders, data_assets=registered if isinstance(registered, dict) else {}
     )
     if data.source is not None:
         done = "uploaded" if data.copied else "already uploaded"
@@ -213,10 +253,12 @@ def add_parser(sub: Any) -> None:
     i.add_argument("endpoint", nargs="?", help="batch endpoint (default: the stack's only one)")
     i.add_argument(
         "--input",
-        required=True,
+        action="append",
         help=f"local file or folder, data asset YAML, a registered data asset (azureml:<name>@latest), "
-        f"or {DATASTORE_URI}",
+        f"or {DATASTORE_URI}; NAME=... for a pipeline's named input (repeat for each)",
     )
+    i.add_argument("--literal", action="append", metavar="NAME=VALUE", help="a pipeline's literal input")
+    i.add_argument("--file", help="a pipeline's inputs.yml (as `az ml batch-endpoint invoke --file` reads)")
     i.add_argument("--input-type", choices=sorted(_KINDS), help="default: what --input is")
     i.add_argument("--deployment", help="run on this deployment (default: the endpoint's default)")
     i.add_argument("--set", action="append", metavar="KEY=VALUE", help=f"override: {', '.join(OVERRIDES)}")

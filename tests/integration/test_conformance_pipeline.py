@@ -22,7 +22,7 @@ from components.specs import EnvironmentSpec
 from tests.conformance_scripts import ABSENT, ENDPOINTS, STAND_INS
 from tests.integration.batch_client import BatchEndpointClient
 from tests.integration.fixtures.tiny_endpoint import local_stack
-from tests.integration.pulumi_stack import TempStack
+from tests.integration.pulumi_stack import REPO, TempStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 RELATIVE = Path("batch") / "deploy-pipelines" / "batch-scoring-with-preprocessing"
@@ -104,14 +104,13 @@ def test_the_preprocessing_pipeline_scores_heart_csv_as_its_code_does(tmp_path: 
     try:
         stack.up()
         client = BatchEndpointClient.from_outputs(stack.outputs(show_secrets=True), ENDPOINT)
-        # inputs.yml, with its local `path: data/unlabeled` uploaded to the datastore as the CLI does.
-        given = yaml.safe_load((example / "inputs.yml").read_text())["inputs"]
-        folder = example / given["input_data"]["path"]
-        uri = client.inputs({p.name: p.read_text() for p in folder.glob("*.csv")})
-        body = {"properties": {"InputData": {"input_data": {"JobInputType": "UriFolder", "Uri": uri}}}}
-        status, job = client.request("POST", "", body)
-        assert status == 200, job
-        props = client.wait(job["name"], deadline_s=900)["properties"]
+        # `az ml batch-endpoint invoke -n $ENDPOINT_NAME --f inputs.yml`: its local path is uploaded.
+        invoked = subprocess.run(
+            [str(REPO / "scripts" / "mle"), "--stack", stack.name, "batch", "invoke", ENDPOINT,
+             "--file", str(example / "inputs.yml")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        props = client.wait(invoked.stdout.strip(), deadline_s=900)["properties"]
         assert props["status"] == "Completed", (props["error"], props["steps"])
         assert list(props["steps"]) == ["preprocess_job", "score_job"]
         scores = client.host_path(props["outputData"]["scores"]["uri"]) / "heart.csv"
@@ -123,7 +122,8 @@ def test_the_preprocessing_pipeline_scores_heart_csv_as_its_code_does(tmp_path: 
         _direct(environments.image_tag(environments.plan_for_spec(spec)), example, tmp_path / "direct")
         direct = (tmp_path / "direct" / "scores" / "heart.csv").read_text()
         assert scores.read_text() == direct
-        rows = len((folder / "heart.csv").read_text().splitlines()) - 1
+        given = yaml.safe_load((example / "inputs.yml").read_text())["inputs"]
+        rows = len((example / given["input_data"]["path"] / "heart.csv").read_text().splitlines()) - 1
         assert len(direct.splitlines()) == 1 + rows and direct.splitlines()[0].endswith(",prediction")
     finally:
         stack.destroy_and_remove()
