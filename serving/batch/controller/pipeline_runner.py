@@ -146,6 +146,10 @@ class PipelineRunner:
 
     def _end(self, job: JobRow, status: str, error: str | None, rows: dict[str, StepRow]) -> None:
         spec, now = job.spec, self.clock()
+        for name, row in rows.items():
+            if row.state == "waiting":  # the job stopped before they could start
+                self.steps.ended(spec.name, name, "skipped", now, error=f"the job {status.lower()} first")
+        rows = {row.name: row for row in self.steps.steps(spec.name)}
         if status == "Failed" and error is None:
             failed = [f"{name}: {row.error}" for name, row in rows.items() if row.state == "failed"]
             skipped = [name for name, row in rows.items() if row.state == "skipped"]

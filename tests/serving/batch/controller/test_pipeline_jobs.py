@@ -233,3 +233,35 @@ def test_a_canceled_pipeline_stops_its_running_step(
         props["steps"]["slow"]["status"] == "canceled"
         and props["steps"]["slow"]["error"] == "the job was canceled"
     )
+
+
+# `side` takes a moment and `report` reads it: when prepare fails, report is not ready yet.
+SLOW_SIDE = {
+    **PIPELINE["steps"],
+    "side": {
+        "component": "side",
+        "command": "sleep 0.5; echo side > ${{outputs.out}}/side.txt",
+        "outputs": ["out"],
+    },
+    "report": {
+        "component": "report",
+        "command": "cat ${{inputs.side}}/side.txt",
+        "inputs": {"side": {"kind": "step", "step": "side", "output": "out"}},
+        "declared": ["side"],
+        "after": ["side"],
+    },
+}
+
+
+@pytest.mark.parametrize(("keep_going", "report"), [(False, "skipped"), (True, "completed")])
+def test_after_a_failed_step_only_continue_on_step_failure_starts_more(
+    start: Callable[..., Controller], root: Path, keep_going: bool, report: str
+) -> None:
+    _inputs(root)
+    controller = start(steps=SLOW_SIDE, continue_on_step_failure=keep_going)
+    name = _invoke(controller, fail={"JobInputType": "Literal", "Value": "yes"})["name"]
+    props = _wait(controller, name)["properties"]
+    assert props["status"] == "Failed"
+    assert {step: s["status"] for step, s in props["steps"].items()} == {
+        "prepare": "failed", "side": "completed", "score": "skipped", "report": report,
+    }  # fmt: skip
