@@ -75,20 +75,24 @@ def _steps_text(props: Mapping[str, Any]) -> str:
     return f"{len(steps)} steps: " + ", ".join(f"{n} {state}" for state, n in counts.items())
 
 
-def describe_pipeline_job(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[str]:
-    """`mle batch show` of a pipeline job: its inputs and outputs, then one block per step."""
+def _header(job: Mapping[str, Any], kind: str = "") -> list[str]:
     props = job.get("properties") or {}
     took = duration(props)
-    lines = [
+    return [
         f"job:          {job.get('name')}",
         f"status:       {props.get('status')}",
         f"endpoint:     {props.get('endpointName')}",
-        f"deployment:   {props.get('deploymentName')} (pipeline)",
+        f"deployment:   {props.get('deploymentName')}{kind}",
         f"created:      {props.get('creationTime') or '-'}",
         f"started:      {props.get('startTime') or '-'}",
         f"ended:        {props.get('endTime') or '-'}" + (f" (took {took})" if took else ""),
-        f"steps:        {_steps_text(props)}",
     ]
+
+
+def describe_pipeline_job(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[str]:
+    """`mle batch show` of a pipeline job: its inputs and outputs, then one block per step."""
+    props = job.get("properties") or {}
+    lines = [*_header(job, " (pipeline)"), f"steps:        {_steps_text(props)}"]
     for name, data in (props.get("inputData") or {}).items():
         value = data.get("uri") or data.get("value") or data.get("path")
         lines.append(f"input:        {name} ({data.get('jobInputType')}) {value}")
@@ -124,15 +128,8 @@ def describe_job(job: Mapping[str, Any], folders: Mapping[str, Path]) -> list[st
     input_name, data = _single(props.get("inputData"))
     output_name, output = _single(props.get("outputData"))
     retry = props.get("retrySettings") or {}
-    took = duration(props)
     lines = [
-        f"job:          {job.get('name')}",
-        f"status:       {props.get('status')}",
-        f"endpoint:     {props.get('endpointName')}",
-        f"deployment:   {props.get('deploymentName')}",
-        f"created:      {props.get('creationTime') or '-'}",
-        f"started:      {props.get('startTime') or '-'}",
-        f"ended:        {props.get('endTime') or '-'}" + (f" (took {took})" if took else ""),
+        *_header(job),
         f"mini-batches: {progress_text(props)}",
         f"files:        {files.get('total', 0)} total, {files.get('succeeded', 0)} succeeded, "
         f"{files.get('failed', 0)} failed",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -10,7 +9,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
-from components.errors import show
 from components.specs.assets import CodeConfiguration, EnvironmentSpec, ModelSpec
 from components.specs.base import _ENDPOINT_SHOW_KEYS, _READ_ONLY, _SHOW_KEYS, Spec
 from components.specs.fields import (
@@ -29,8 +27,8 @@ from components.specs.fields import (
     _lower,
     _not_bool,
     _resolve_local,
-    check_reference,
 )
+from components.specs.pipelines import ComponentRef
 
 
 class BatchEndpointDefaults(Spec):
@@ -175,7 +173,7 @@ class PipelineComponentBatchDeploymentSpec(_BatchDeploymentSpec):
     """A batch deployment that runs a pipeline component per job."""
 
     type: Literal["pipeline"] = Field(default="pipeline", description="Batch deployment type.")
-    component: str | Path | dict[str, Any] | None = Field(
+    component: ComponentRef | None = Field(
         default=None,
         description="Registered component (`azureml:name@latest`), a local component YAML, or inline.",
     )
@@ -203,17 +201,6 @@ class PipelineComponentBatchDeploymentSpec(_BatchDeploymentSpec):
                 "give either `component` (a pipeline component) or `job_definition` (a pipeline job)"
             )
         return self
-
-    @field_validator("component", mode="before")
-    @classmethod
-    def _component(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str) and value.startswith("azureml:"):
-            return check_reference(value, "component", "or point at a local component YAML file")
-        if isinstance(value, str | os.PathLike):
-            return _resolve_local(value, info, "file")
-        if isinstance(value, Mapping):
-            return dict(value)
-        raise ValueError(f"must be a component reference, a path or an inline component (got {show(value)})")
 
 
 BatchDeploymentSpec = ModelBatchDeploymentSpec | PipelineComponentBatchDeploymentSpec

@@ -71,13 +71,18 @@ def deployment_config(spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec) -
             "error_threshold": settings.error_threshold,
             "logging_level": settings.logging_level,
         },
-        "cluster": {
-            "name": cluster.name,
-            "min_instances": cluster.min_instances,
-            "max_instances": cluster.max_instances,
-            "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
-            "low_priority": cluster.tier == "low_priority",
-        },
+        "cluster": cluster_config(cluster),
+    }
+
+
+def cluster_config(cluster: AmlComputeSpec) -> dict[str, Any]:
+    """What the controller knows of a deployment's cluster (protocol.ClusterLimits)."""
+    return {
+        "name": cluster.name,
+        "min_instances": cluster.min_instances,
+        "max_instances": cluster.max_instances,
+        "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
+        "low_priority": cluster.tier == "low_priority",
     }
 
 
@@ -86,13 +91,7 @@ def pipeline_deployment_config(plan: PipelinePlan, cluster: AmlComputeSpec) -> d
     return {
         "name": plan.deployment.name,
         "settings": protocol.JobSettings().model_dump(mode="json"),
-        "cluster": {
-            "name": cluster.name,
-            "min_instances": cluster.min_instances,
-            "max_instances": cluster.max_instances,
-            "idle_time_before_scale_down": cluster.idle_time_before_scale_down,
-            "low_priority": cluster.tier == "low_priority",
-        },
+        "cluster": cluster_config(cluster),
         "pipeline": plan.config,
     }
 
