@@ -233,7 +233,9 @@ class PipelineJobSpec(Spec):
     )
     name: str | None = Field(default=None, description="Job name.")
     display_name: str | None = Field(default=None, description="Shown in job listings.")
-    experiment_name: str | None = Field(default=None, description="Azure's experiment; kept as a tag.")
+    experiment_name: str | None = Field(
+        default=None, description="Azure's experiment (names nothing locally)."
+    )
     description: str | None = Field(default=None, description="Free text.")
     tags: TextMap = Field(default_factory=dict, description="Tags.")
     component: ComponentRef | None = Field(default=None, description="The pipeline component it runs.")

@@ -102,3 +102,19 @@ def test_components_in_folders_register_only_under_components() -> None:
     assert stack.batch_endpoint("fixture-pipelines").deployments
     found = _problems("pipeline-registered.yml", components=[], files=["."])
     assert any("no component named 'fixture_prepare'" in problem for problem in found), found
+
+
+def test_the_id_form_names_a_component_too() -> None:
+    long_id = (
+        "azureml:/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+        "Microsoft.MachineLearningServices/workspaces/ws/components/fixture_registered_pipeline/versions/2"
+    )
+    registered = ["prepare.yml", "score.yml", "pipeline-registered.yml"]
+    stack = _stack(long_id, components=registered)
+    (deployment,) = stack.batch_endpoint("fixture-pipelines").deployments
+    assert deployment.component == PIPELINES / "pipeline-registered.yml"
+    (found,) = _problems(
+        long_id.replace("/versions/2", "/versions/3"),
+        components=["prepare.yml", "score.yml", "pipeline-registered.yml"],
+    )
+    assert "component 'fixture_registered_pipeline' has no version '3' (registered: 2)" in found

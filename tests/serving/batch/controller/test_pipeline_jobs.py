@@ -265,3 +265,32 @@ def test_after_a_failed_step_only_continue_on_step_failure_starts_more(
     assert {step: s["status"] for step, s in props["steps"].items()} == {
         "prepare": "failed", "side": "completed", "score": "skipped", "report": report,
     }  # fmt: skip
+
+
+def test_a_restarted_controller_finds_its_running_step_and_finishes_the_job(
+    make_settings: Callable[..., ControllerSettings], root: Path, steps: LocalSteps
+) -> None:
+    _inputs(root)
+    pipeline = PipelineConfig.model_validate(
+        {**PIPELINE, "steps": {**PIPELINE["steps"], "side": {"component": "side", "command": "sleep 1"}}}
+    )
+    pipe = DeploymentConfig(
+        name="pipe", settings=JobSettings(), cluster=ClusterLimits(name="cpu"), pipeline=pipeline
+    )
+    settings = make_settings(config(deployment("blue"), pipe, default="pipe"))
+    first = Controller(settings, agent=steps)
+    first.start()
+    name = _invoke(first)["name"]
+    deadline = time.monotonic() + 30
+    while (name, "side") not in steps.commands:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    first.stop()  # the side step keeps running without it, as a container would
+    second = Controller(settings, agent=steps)
+    second.start()
+    try:
+        props = _wait(second, name)["properties"]
+        assert props["status"] == "Completed", props["error"]
+        assert sorted(steps.commands) == sorted((name, step) for step in ("prepare", "side", "score"))
+    finally:
+        second.stop()
