@@ -58,18 +58,14 @@ def inputs_file(path: Path) -> tuple[dict[str, tuple[str, str | None]], dict[str
             local = path.parent / where
             data[str(name)] = (str(local) if "://" not in where else where, str(entry["type"]).lower())
         elif isinstance(entry, dict) and "default" in entry:
-            literals[str(name)] = _text(entry["default"])
+            literals[str(name)] = str(entry["default"])
         elif isinstance(entry, dict) and "value" in entry:
-            literals[str(name)] = _text(entry["value"])
+            literals[str(name)] = str(entry["value"])
         elif isinstance(entry, str | int | float | bool):
-            literals[str(name)] = _text(entry)
+            literals[str(name)] = str(entry)
         else:
             raise CliError(f"--file {path}: inputs.{name}: give `type` and `path` (data) or a value")
     return data, literals
-
-
-def _text(value: Any) -> str:
-    return str(value)
 
 
 def input_data(

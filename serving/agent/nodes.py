@@ -105,6 +105,14 @@ def to_create(live: Sequence[Node], deployment: str, cluster: str, wanted: int, 
 _LIVE = frozenset({"created", "running", "restarting"})
 
 
+def remove_container(client: Any, name: str) -> None:
+    """Remove a container the agent made (gone already is fine)."""
+    try:
+        client.containers.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        return
+
+
 def live_on_cluster(client: Any, cluster: str) -> int:
     """Containers running on a cluster now, nodes and pipeline steps of every endpoint together."""
     summaries = client.api.containers(all=True, filters={"label": [f"{CLUSTER_LABEL}={cluster}"]})
@@ -203,7 +211,4 @@ class NodeManager:
         log.info("stopped node %s", name)
 
     def _remove(self, name: str) -> None:
-        try:
-            self.client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            return
+        remove_container(self.client, name)

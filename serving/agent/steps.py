@@ -27,6 +27,7 @@ from serving.agent.nodes import (
     NodeError,
     live_on_cluster,
     load_templates,
+    remove_container,
     template_digest,
 )
 from serving.batch.protocol import DATASTORES_ROOT
@@ -162,7 +163,4 @@ class StepManager:
     def remove(self, name: str) -> None:
         if name not in {run.name for run in self.steps()}:
             raise NodeError(f"no step container {name!r} of endpoint {self.endpoint}", status=404)
-        try:
-            self.client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            return
+        remove_container(self.client, name)

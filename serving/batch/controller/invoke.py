@@ -72,7 +72,8 @@ class InvokeRequest:
     properties: dict[str, str] = field(default_factory=dict)
 
 
-def _norm(key: str) -> str:
+def field_key(key: str) -> str:
+    """Azure's body keys matched ignoring case, `_` and `-` (REST, SDK camelCase, CLI snake_case)."""
     return key.replace("_", "").replace("-", "").lower()
 
 
@@ -138,10 +139,10 @@ def _strings(value: Any, key: str) -> dict[str, str]:
 
 
 def _kind(value: Any, key: str, allowed: tuple[str, ...] = ("UriFolder", "UriFile")) -> Kind:
-    by_norm = {_norm(kind): kind for kind in allowed}
-    kind = by_norm.get(_norm(value)) if isinstance(value, str) else None
+    by_norm = {field_key(kind): kind for kind in allowed}
+    kind = by_norm.get(field_key(value)) if isinstance(value, str) else None
     if kind is None:
-        if isinstance(value, str) and _norm(value) == "literal":
+        if isinstance(value, str) and field_key(value) == "literal":
             raise BadRequest(f"{key}: literal inputs are for pipeline component deployments only")
         raise BadRequest(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
     return "UriFolder" if kind == "UriFolder" else "UriFile"
@@ -155,15 +156,15 @@ def _data(entries: Any, key: str, type_key: str) -> DataRef:
         raise BadRequest(f"{key} must have exactly one entry for a model deployment; got {names}")
     ((name, entry),) = entries.items()
     entry = _object(entry, f"{key}.{name}")
-    fields = {_norm(k): (k, v) for k, v in entry.items()}
+    fields = {field_key(k): (k, v) for k, v in entry.items()}
     for norm, (raw, _) in fields.items():
-        if norm not in (_norm(type_key), "uri", "mode", "description"):
+        if norm not in (field_key(type_key), "uri", "mode", "description"):
             raise BadRequest(f"{key}.{name}.{raw} is not a known field (use {type_key} and Uri)")
     if "uri" not in fields:
         raise BadRequest(f"{key}.{name} has no Uri")
-    if _norm(type_key) not in fields:
+    if field_key(type_key) not in fields:
         raise BadRequest(f"{key}.{name} has no {type_key} (UriFolder or UriFile)")
-    kind = _kind(fields[_norm(type_key)][1], f"{key}.{name}.{type_key}")
+    kind = _kind(fields[field_key(type_key)][1], f"{key}.{name}.{type_key}")
     location = parse_uri(fields["uri"][1], f"{key}.{name}.Uri")
     if kind == "UriFile" and not location.path:
         raise BadRequest(f"{key}.{name}.Uri names a datastore's root, not a file")
@@ -172,8 +173,8 @@ def _data(entries: Any, key: str, type_key: str) -> DataRef:
 
 def _output_dataset(value: Any, key: str) -> DataRef:
     value = _object(value, key)
-    fields = {_norm(k): v for k, v in value.items()}
-    unknown = [k for k in value if _norm(k) not in ("datastoreid", "path")]
+    fields = {field_key(k): v for k, v in value.items()}
+    unknown = [k for k in value if field_key(k) not in ("datastoreid", "path")]
     if unknown or "datastoreid" not in fields:
         raise BadRequest(f"{key} takes datastoreId and path")
     datastore = parse_datastore_id(str(fields["datastoreid"]), f"{key}.datastoreId")
@@ -209,16 +210,16 @@ _OVERRIDES: dict[str, _Setter] = {
 
 def _nested(out: dict[str, Any], value: Any, key: str, allowed: Mapping[str, str]) -> None:
     for sub, item in _object(value, key).items():
-        target = allowed.get(_norm(sub))
+        target = allowed.get(field_key(sub))
         if target is None:
             raise BadRequest(f"{key}.{sub} is not supported here; {key} takes {', '.join(allowed.values())}")
-        _OVERRIDES[_norm(target)](out, item, f"{key}.{sub}")
+        _OVERRIDES[field_key(target)](out, item, f"{key}.{sub}")
 
 
 def parse_invoke(body: Any) -> InvokeRequest:
     """Validate an invoke body; every error names the key at fault."""
     body = _object(body, "the request body")
-    top = {_norm(k): (k, v) for k, v in body.items()}
+    top = {field_key(k): (k, v) for k, v in body.items()}
     for norm, (raw, _) in top.items():
         if norm not in ("properties", "id", "name", "type", "systemdata"):
             raise BadRequest(f"{raw} is not a known field; the job goes in `properties`")
@@ -230,7 +231,7 @@ def parse_invoke(body: Any) -> InvokeRequest:
     output: DataRef | None = None
     output_key: str | None = None
     for raw, value in props.items():
-        norm, key = _norm(raw), f"properties.{raw}"
+        norm, key = field_key(raw), f"properties.{raw}"
         if norm in _OVERRIDES:
             _OVERRIDES[norm](settings, value, key)
         elif norm == "compute":

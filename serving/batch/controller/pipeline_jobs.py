@@ -11,15 +11,12 @@ from typing import Any
 
 from serving.batch.controller.datastores import DatastorePath, Datastores
 from serving.batch.controller.errors import BadRequest
+from serving.batch.controller.invoke import field_key
 from serving.batch.controller.jobs import JobSpec, PipelineRun
 from serving.batch.controller.pipeline_runs import pipeline_inputs
 from serving.batch.protocol import DEFAULT_DATASTORE, DeploymentConfig
 
 _TEXT_FIELDS = ("description", "displayname")
-
-
-def _norm(key: str) -> str:
-    return key.replace("_", "").replace("-", "").lower()
 
 
 def build_pipeline_job(
@@ -30,7 +27,7 @@ def build_pipeline_job(
     assert config is not None
     if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
         raise BadRequest('the body must be {"properties": {"InputData": {...}}} (Azure\'s batch invoke body)')
-    fields = {_norm(key): (key, value) for key, value in body["properties"].items()}
+    fields = {field_key(key): (key, value) for key, value in body["properties"].items()}
     extra = [key for norm, (key, _) in fields.items() if norm not in ("inputdata", "tags", *_TEXT_FIELDS)]
     if extra:
         raise BadRequest(

@@ -45,9 +45,9 @@ class PipelineRunner:
         self.store, self.steps, self.agent, self.clock = store, steps, agent, clock
 
     def tick(self) -> None:
-        for job in self.store.jobs(statuses=("Queued", "Running", "Canceled")):
-            if job.spec.pipeline is not None and not job.finalized:
-                self.advance(job)
+        # Every scheduler pass: only the pipeline jobs still open, not every canceled job ever.
+        for job in self.store.open_pipeline_jobs():
+            self.advance(job)
 
     def advance(self, job: JobRow) -> None:
         spec, now = job.spec, self.clock()

@@ -18,15 +18,12 @@ from typing import Any, Literal
 from serving.batch.commands import render_command
 from serving.batch.controller.datastores import DatastorePath, parse_uri
 from serving.batch.controller.errors import BadRequest
+from serving.batch.controller.invoke import field_key
 from serving.batch.protocol import PipelineConfig, PipelineInput, StepConfig
 
 StepState = Literal["waiting", "running", "completed", "failed", "skipped", "canceled"]
 SETTLED: frozenset[str] = frozenset({"completed", "failed", "skipped", "canceled"})
 _DATA_KINDS = {"uri_folder": "UriFolder", "uri_file": "UriFile"}
-
-
-def _norm(key: str) -> str:
-    return key.replace("_", "").lower()
 
 
 def _literal(value: Any, declared: PipelineInput, where: str) -> str:
@@ -68,7 +65,7 @@ def pipeline_inputs(
             raise BadRequest(f"{where}: the pipeline has no input {name!r} (its inputs: {known})")
         if not isinstance(entry, dict):
             raise BadRequest(f"{where} must be a JSON object with JobInputType")
-        fields = {_norm(key): value for key, value in entry.items()}
+        fields = {field_key(key): value for key, value in entry.items()}
         kind = fields.get("jobinputtype")
         wanted = _DATA_KINDS.get(declared.type, "Literal")
         if not isinstance(kind, str) or kind.lower() != wanted.lower():

@@ -355,6 +355,14 @@ class Store:
             ).fetchall()
             return [self._job_row(db, row) for row in rows]
 
+    def open_pipeline_jobs(self) -> list[JobRow]:
+        """Pipeline jobs not finalized yet (a canceled one is, once its steps are stopped), oldest first."""
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {self._JOB_COLUMNS} FROM jobs WHERE kind = 'pipeline' AND finalized = 0 ORDER BY seq"
+            ).fetchall()
+            return [self._job_row(db, row) for row in rows]
+
     def counts(self, name: str) -> Counts:
         batches = dict.fromkeys(STATES, 0)
         files = dict.fromkeys(STATES, 0)
