@@ -446,7 +446,7 @@ class Store:
                 # The rows fetched are at most the bundle's limit; how many are pending beyond it
                 # does not matter once the fair share is at least that large.
                 size = bundle_size(req.max_minibatches, self._pace.get(name), len(rows), workers)
-                leases = [self._hand(db, spec, req, row, now, part_path) for row in rows[:size]]
+                leases = self._hand(db, spec, req, rows[:size], now, part_path)
                 db.execute(
                     "UPDATE jobs SET status = 'Running', started_at = ? WHERE name = ? AND status = 'Queued'",
                     (now, name),
@@ -468,37 +468,56 @@ class Store:
         db: sqlite3.Connection,
         spec: JobSpec,
         req: LeaseRequest,
-        row: tuple[int, str, int],
+        rows: list[tuple[int, str, int]],
         now: float,
         part_path: PartPath,
-    ) -> Lease:
-        idx, files, attempt = row
+    ) -> list[Lease]:
+        """Lease these pending mini-batches to the requesting worker (two statements for the bundle)."""
         name, settings = spec.name, spec.settings
-        token = f"{secrets.token_urlsafe(12)}.{idx}.{attempt}"
-        part = part_path(spec, idx, attempt)
-        db.execute(
+        leases = []
+        for idx, files, attempt in rows:
+            leases.append(
+                Lease(
+                    token=f"{secrets.token_urlsafe(12)}.{idx}.{attempt}",
+                    job=name,
+                    minibatch=idx,
+                    attempt=attempt,
+                    files=json.loads(files),
+                    timeout_s=float(settings.retry_settings.timeout),
+                    output_action=settings.output_action,
+                    part_path=part_path(spec, idx, attempt),
+                    output_path=spec.output_folder,
+                    user_log_dir=spec.job_folder,
+                    logging_level=settings.logging_level,
+                )
+            )
+        db.executemany(
             "UPDATE minibatches SET state = 'leased', attempt = ?, token = ?, node = ?, process = ?,"
             " heartbeat_at = ?, leased_at = ?, part_path = ? WHERE job = ? AND idx = ?",
-            (attempt + 1, token, req.node, req.process, now, now, part, name, idx),
+            [
+                (
+                    lease.attempt + 1,
+                    lease.token,
+                    req.node,
+                    req.process,
+                    now,
+                    now,
+                    lease.part_path,
+                    name,
+                    lease.minibatch,
+                )
+                for lease in leases
+            ],
         )
-        db.execute(
+        db.executemany(
             "INSERT INTO attempts (token, job, idx, attempt, node, process, started_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (token, name, idx, attempt, req.node, req.process, now),
+            [
+                (lease.token, name, lease.minibatch, lease.attempt, req.node, req.process, now)
+                for lease in leases
+            ],
         )
-        return Lease(
-            token=token,
-            job=name,
-            minibatch=idx,
-            attempt=attempt,
-            files=json.loads(files),
-            timeout_s=float(settings.retry_settings.timeout),
-            output_action=settings.output_action,
-            part_path=part,
-            output_path=spec.output_folder,
-            user_log_dir=spec.job_folder,
-            logging_level=settings.logging_level,
-        )
+        return leases
 
     def heartbeat(self, tokens: list[str], now: float) -> list[str]:
         """Refresh live leases; the tokens whose work should stop are returned."""
@@ -519,17 +538,41 @@ class Store:
 
     def complete_all(self, report: list[Completion], now: float, part_ok: PartCheck) -> list[bool]:
         """Settle a bundle's attempts in one transaction; per completion, whether it was accepted."""
-        with self._txn() as db:
-            return [self._complete(db, done, now, part_ok) for done in report]
+        seen: set[tuple[str, str]] = set()
+        # A bundle's attempts share one part file: one stat for its furthest range claimed, not one each
+        # (a file that falls short is checked range by range).
+        furthest: dict[str, int] = {}
+        for done in report:
+            if done.part is not None:
+                end = done.part.offset + done.part.length
+                furthest[done.part.path] = max(furthest.get(done.part.path, 0), end)
+        whole: dict[str, bool] = {}
 
-    def _complete(self, db: sqlite3.Connection, done: Completion, now: float, part_ok: PartCheck) -> bool:
+        def holds(path: str, size: int) -> bool:
+            if path not in whole:
+                whole[path] = part_ok(path, max(size, furthest.get(path, 0)))
+            return whole[path] or part_ok(path, size)
+
+        with self._txn() as db:
+            return [self._complete(db, done, now, holds, seen) for done in report]
+
+    def _complete(
+        self,
+        db: sqlite3.Connection,
+        done: Completion,
+        now: float,
+        part_ok: PartCheck,
+        seen: set[tuple[str, str]],
+    ) -> bool:
         attempt = db.execute(
             "SELECT job, idx, outcome, accepted FROM attempts WHERE token = ?", (done.token,)
         ).fetchone()
         if attempt is None:
             return False
         name, idx, outcome, accepted = attempt
-        self._seen(db, name, done.node, now)
+        if (name, done.node) not in seen:
+            seen.add((name, done.node))
+            self._seen(db, name, done.node, now)
         if outcome is not None:  # the same completion again (its answer was lost): same answer
             return bool(accepted) and outcome == done.outcome
         state, token, nfiles, failures, part = db.execute(

@@ -9,6 +9,7 @@ from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 
 from serving.batch.node.logfiles import process_name
+from serving.batch.node.progress import RunProgress
 from serving.batch.node.worker import WorkerConfig, worker_main
 from serving.batch.protocol import Lease, Leases
 
@@ -40,8 +41,9 @@ class WorkerProcess:
         self.job: str | None = None
         self.initialized = False
         self.conn, child_conn = context.Pipe(duplex=True)
+        self.progress = RunProgress(context)
         self._process: BaseProcess = context.Process(
-            target=worker_main, args=(child_conn, config), name=self.name, daemon=True
+            target=worker_main, args=(child_conn, config, self.progress.cells), name=self.name, daemon=True
         )
         self._process.start()
         child_conn.close()
@@ -60,6 +62,7 @@ class WorkerProcess:
     def send(self, bundle: list[Lease]) -> None:
         """Hand a bundle; the worker runs its leases in order (sent while it waits, so this never blocks
         on a worker busy in run())."""
+        self.progress.reset()
         self.conn.send_bytes(Leases(leases=bundle).model_dump_json().encode())
 
     def kill(self) -> None:

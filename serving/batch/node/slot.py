@@ -13,7 +13,7 @@ from serving.batch.node.process import WorkerProcess
 from serving.batch.node.rows import name_files, remove_part, sync_parts
 from serving.batch.node.settings import NodeSettings
 from serving.batch.node.state import NodeState, Waker
-from serving.batch.node.worker import DONE, RUNNING, Outcome, WorkerConfig, decode_message
+from serving.batch.node.worker import Outcome, WorkerConfig, decode_outcomes
 from serving.batch.protocol import Completion, FailureKind, Lease, LeaseRequest, Report
 
 log = logging.getLogger("mlendpoints.batch.node")
@@ -174,19 +174,34 @@ class Slot(threading.Thread):
     def _execute(
         self, worker: WorkerProcess, bundle: list[Lease], done: list[tuple[Completion, Lease]]
     ) -> list[Lease]:
-        """Run the bundle on the worker, appending what to report to `done` (nothing for dropped work);
-        returns the leases the worker did not start because it was lost or killed."""
-        index, lease = 0, bundle[0]
-        started, wall = time.monotonic(), time.time()
-        in_init = not worker.initialized
-        deadline = started + (init_limit_s(lease.timeout_s) if in_init else lease.timeout_s)
+        """Run the bundle on the worker, appending what to report to `done` (nothing for dropped work).
+
+        Returns the leases for the next worker: those never started, and those a lost worker finished
+        without reporting (their rows sit in a part file no accepted completion names, so nothing of
+        them is merged; run again, with the same token, they count no retry)."""
+        sent = time.monotonic()
         try:
             worker.send(bundle)
         except OSError:
-            done.append((self._lost_worker(worker, lease, started, "before run() started"), lease))
+            done.append(
+                (self._lost_worker(worker, bundle[0], sent, "before run() started", bundle[0]), bundle[0])
+            )
             return bundle[1:]
+        reported = 0  # leases whose outcome the worker sent back, in the bundle's order
         while True:
-            rest = bundle[index + 1 :]
+            # Which lease is running, from the worker's shared progress: `index` is the last one begun.
+            index, started = worker.progress.read()
+            if index >= 0:
+                worker.initialized = True
+            current = max(index, reported)
+            lease = bundle[current]
+            in_init = index < 0 and not worker.initialized
+            if index < current:  # not begun yet: the worker is in init() or between two leases
+                started = sent if reported == 0 else time.monotonic()
+            limit_s = init_limit_s(lease.timeout_s) if in_init else lease.timeout_s
+            deadline = started + limit_s
+            orphan = bundle[0] if reported == 0 else None  # its part file holds nothing accepted
+            lost = bundle[reported:current]
             if self._is_abandoned(lease.token):
                 log.info(
                     "abandoning %s (job %s mini-batch %d): killing %s",
@@ -195,8 +210,8 @@ class Slot(threading.Thread):
                     lease.minibatch,
                     worker.name,
                 )
-                self._drop_worker(worker, lease)
-                return rest
+                self._drop_worker(worker, orphan)
+                return lost + bundle[current + 1 :]
             if self.state.past_stop_deadline():
                 log.warning(
                     "node stopping: %s killed in the middle of job %s mini-batch %d",
@@ -204,50 +219,45 @@ class Slot(threading.Thread):
                     lease.job,
                     lease.minibatch,
                 )
-                self._drop_worker(worker, lease)
+                self._drop_worker(worker, orphan)
                 return []
             now = time.monotonic()
             if now >= deadline:
-                done.append((self._timed_out(worker, lease, started, in_init), lease))
-                return rest
-            limit = deadline - now
+                done.append((self._timed_out(worker, lease, started, in_init, orphan), lease))
+                return lost + bundle[current + 1 :]
+            wait_s = deadline - now
             to_stop = self.state.seconds_to_stop_deadline()
             if to_stop is not None:
-                limit = min(limit, to_stop)
-            ready = wait([worker.conn, worker.sentinel, self.waker.fd], timeout=limit)
+                wait_s = min(wait_s, to_stop)
+            ready = wait([worker.conn, worker.sentinel, self.waker.fd], timeout=wait_s)
             if self.waker.fd in ready:
                 self.waker.drain()
             if worker.conn in ready:
                 try:
-                    kind, token, outcome = decode_message(worker.conn.recv_bytes())
+                    outcomes = decode_outcomes(worker.conn.recv_bytes())
                 except (EOFError, OSError):
-                    done.append((self._lost_worker(worker, lease, started, _phase(in_init)), lease))
-                    return rest
+                    done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
+                    return lost + bundle[current + 1 :]
                 except (ValueError, KeyError, TypeError) as error:
                     log.error("%s sent a malformed message: %s; killing it", worker.name, error)
-                    lost = self._lost_worker(worker, lease, started, "after a malformed message")
-                    done.append((lost, lease))
-                    return rest
-                if token != lease.token:
-                    continue
-                if kind == RUNNING:
-                    worker.initialized = True
-                    in_init = False
-                    started, wall = time.monotonic(), time.time()
-                    deadline = started + lease.timeout_s
-                    continue
-                if kind == DONE and outcome is not None:
-                    done.append((self._finished(worker, lease, outcome, wall), lease))
-                    if self.worker is not worker or not rest:
-                        return rest  # all done, or the worker exits (its driver cannot serve)
-                    index, lease = index + 1, rest[0]
-                    started, wall = time.monotonic(), time.time()
-                    deadline = started + lease.timeout_s
+                    failed = self._lost_worker(worker, lease, started, "after a malformed message", orphan)
+                    done.append((failed, lease))
+                    return lost + bundle[current + 1 :]
+                for token, outcome in outcomes:
+                    if reported >= len(bundle) or token != bundle[reported].token:
+                        log.error("%s reported %s out of order; killing it", worker.name, token)
+                        orphan = bundle[0] if reported == 0 else None
+                        self._drop_worker(worker, orphan)
+                        return bundle[reported:]
+                    done.append((self._finished(worker, bundle[reported], outcome), bundle[reported]))
+                    reported += 1
+                if self.worker is not worker or reported == len(bundle):
+                    return bundle[reported:]  # all done, or the worker exits (its driver cannot serve)
             elif worker.sentinel in ready:
-                done.append((self._lost_worker(worker, lease, started, _phase(in_init)), lease))
-                return rest
+                done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
+                return lost + bundle[current + 1 :]
 
-    def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome, wall: float) -> Completion:
+    def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome) -> Completion:
         if outcome.failure in ("init_failed", "no_run"):
             worker.reap()  # it exits by itself: the driver cannot serve
             self.worker = None
@@ -263,7 +273,7 @@ class Slot(threading.Thread):
                 "outcome": outcome.outcome,
                 "rows": outcome.rows,
                 "elapsed_s": outcome.elapsed_s,
-                "started_at": wall,
+                "started_at": outcome.started_at or None,
                 "failure": outcome.failure,
                 "error": outcome.error,
                 "part": None
@@ -276,8 +286,10 @@ class Slot(threading.Thread):
             }
         )
 
-    def _timed_out(self, worker: WorkerProcess, lease: Lease, started: float, in_init: bool) -> Completion:
-        self._drop_worker(worker, lease)
+    def _timed_out(
+        self, worker: WorkerProcess, lease: Lease, started: float, in_init: bool, orphan: Lease | None
+    ) -> Completion:
+        self._drop_worker(worker, orphan)
         files = name_files(lease.files)
         failure: FailureKind
         if in_init:
@@ -297,8 +309,10 @@ class Slot(threading.Thread):
         log.warning("%s", error)
         return self._failed(worker, lease, started, failure, error)
 
-    def _lost_worker(self, worker: WorkerProcess, lease: Lease, started: float, when: str) -> Completion:
-        self._drop_worker(worker, lease)
+    def _lost_worker(
+        self, worker: WorkerProcess, lease: Lease, started: float, when: str, orphan: Lease | None
+    ) -> Completion:
+        self._drop_worker(worker, orphan)
         self._crashed()
         error = (
             f"{worker.describe_exit()} {when} on mini-batch {lease.minibatch} (attempt {lease.attempt}) of "
@@ -320,16 +334,15 @@ class Slot(threading.Thread):
             error=error,
         )
 
-    def _drop_worker(self, worker: WorkerProcess, lease: Lease) -> None:
-        """Kill the worker and delete whatever it may have written for this attempt (never reported).
-
-        Its own part_path holds rows only when it opened the bundle, and then no other lease's: the
-        rows of a later lease in the bundle go to the first one's file, which stays (its ranges are
-        reported)."""
+    def _drop_worker(self, worker: WorkerProcess, orphan: Lease | None) -> None:
+        """Kill the worker; `orphan` is its bundle's first lease when none of the bundle was reported:
+        then the bundle's part file (named after that lease) holds nothing anyone will merge and goes.
+        Once something was reported the file stays: an accepted range may be in it."""
         worker.kill()
         if self.worker is worker:
             self.worker = None
-        remove_part(lease.part_path)
+        if orphan is not None:
+            remove_part(orphan.part_path)
 
     # ---------------------------------------------------------------- completion
 

@@ -15,10 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Literal
+from typing import Any, Literal
 
 from serving.batch.node.driver import Driver, DriverError, call_init, load_driver
 from serving.batch.node.logfiles import UserLogs, process_name
+from serving.batch.node.progress import RunProgress
 from serving.batch.node.rows import PartWriter, ResultError, check_row_count, name_files, render_rows
 from serving.batch.protocol import Lease, Leases
 from serving.scorer.script import describe_exception, format_traceback
@@ -53,38 +54,39 @@ class Outcome:
     part_path: str | None = None
     part_offset: int = 0
     part_length: int = 0
+    # Wall clock when run() started (the job report's start of the attempt); 0 when it never did.
+    started_at: float = 0.0
 
 
-# Worker -> supervisor, JSON (the supervisor never unpickles what user code could forge):
-# {"type": "running", "token"} for a bundle's first lease once init() is done and run() starts (the
-# timeout clock starts there; for the next leases the previous one's "done" starts it), then per lease
-# {"type": "done", "token", "outcome": {...}}. Supervisor -> worker: a bundle (`Leases` as JSON), run
-# in order; b"" to exit.
-RUNNING = "running"
-DONE = "done"
+# Worker -> supervisor: one JSON message per bundle (the supervisor never unpickles what user code
+# could forge), {"done": [[token, {outcome}], ...]} in the bundle's order; sooner, with what is done so
+# far, when the bundle runs longer than FLUSH_S or the worker is about to exit. When each run() starts
+# goes through RunProgress instead, so the timeout per mini-batch needs no message. Supervisor ->
+# worker: a bundle (`Leases` as JSON), run in order; b"" to exit.
+FLUSH_S = 1.0
+_FIELDS = tuple(field.name for field in dataclasses.fields(Outcome))
 
 
-def encode_outcome(token: str, outcome: Outcome) -> bytes:
-    return json.dumps({"type": DONE, "token": token, "outcome": dataclasses.asdict(outcome)}).encode()
+def encode_outcomes(done: list[tuple[str, Outcome]]) -> bytes:
+    return json.dumps(
+        {"done": [[token, [getattr(outcome, name) for name in _FIELDS]] for token, outcome in done]}
+    ).encode()
 
 
-def decode_message(data: bytes) -> tuple[str, str, Outcome | None]:
-    """(type, token, outcome); raises ValueError on anything else."""
-    message = json.loads(data)
-    kind, token = message["type"], message["token"]
-    if kind == RUNNING:
-        return kind, token, None
-    if kind == DONE:
-        return kind, token, Outcome(**message["outcome"])
-    raise ValueError(f"unknown worker message type {kind!r}")
+def decode_outcomes(data: bytes) -> list[tuple[str, Outcome]]:
+    """[(token, outcome)]; raises ValueError, KeyError or TypeError on anything else."""
+    done = json.loads(data)["done"]
+    if not isinstance(done, list):
+        raise ValueError("'done' must be a list")
+    return [(str(token), Outcome(*values)) for token, values in done]
 
 
-def worker_main(conn: Connection, config: WorkerConfig) -> None:
+def worker_main(conn: Connection, config: WorkerConfig, progress_cells: Any) -> None:
     """The worker process's entry point; exits 0 when told to, 1 when the driver cannot serve."""
     _die_with_supervisor(config.supervisor_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the supervisor decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    code = _Worker(conn, config).serve()
+    code = _Worker(conn, config, RunProgress.attach(progress_cells)).serve()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
@@ -93,9 +95,10 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 
 
 class _Worker:
-    def __init__(self, conn: Connection, config: WorkerConfig) -> None:
+    def __init__(self, conn: Connection, config: WorkerConfig, progress: RunProgress) -> None:
         self.conn = conn
         self.config = config
+        self.progress = progress
         self.driver: Driver | None = None
         self.logs: UserLogs | None = None
 
@@ -109,16 +112,22 @@ class _Worker:
                 return 0
             leases = Leases.model_validate_json(data).leases
             part = PartWriter(leases[0].part_path)
+            done: list[tuple[str, Outcome]] = []
+            sent = time.monotonic()
             try:
                 for index, lease in enumerate(leases):
                     if self.driver is None:
                         failed = self._start(lease)
                         if failed is not None:
-                            self.conn.send_bytes(encode_outcome(lease.token, failed))
+                            done.append((lease.token, failed))
+                            self.conn.send_bytes(encode_outcomes(done))
                             return 1
-                    if index == 0:  # one message less per mini-batch: the supervisor knows the order
-                        self.conn.send_bytes(json.dumps({"type": RUNNING, "token": lease.token}).encode())
-                    self.conn.send_bytes(encode_outcome(lease.token, self._run(lease, part)))
+                    self.progress.begin(index)
+                    done.append((lease.token, self._run(lease, part)))
+                    if time.monotonic() - sent >= FLUSH_S and index + 1 < len(leases):
+                        self.conn.send_bytes(encode_outcomes(done))
+                        done, sent = [], time.monotonic()
+                self.conn.send_bytes(encode_outcomes(done))
             finally:
                 part.close()
 
@@ -170,7 +179,7 @@ class _Worker:
 
     def _run(self, lease: Lease, part: PartWriter) -> Outcome:
         assert self.driver is not None
-        started = time.monotonic()
+        started, wall = time.monotonic(), time.time()
         where = f"mini-batch {lease.minibatch} (attempt {lease.attempt}) of job {lease.job}"
         try:
             result = self.driver.run(list(lease.files))
@@ -183,6 +192,7 @@ class _Worker:
                 failure="exception",
                 error=f"run() in {self.driver.path} raised {detail} on {where}, files: "
                 f"{name_files(lease.files)}." + self._see_error_log(),
+                started_at=wall,
             )
         offset = length = 0
         try:
@@ -195,7 +205,13 @@ class _Worker:
             if error.kind != "too_few_rows":
                 message += f"; {where}, files: {name_files(lease.files)}"
             self._log_error(message, None)
-            return Outcome("failed", elapsed_s=time.monotonic() - started, failure=error.kind, error=message)
+            return Outcome(
+                "failed",
+                elapsed_s=time.monotonic() - started,
+                failure=error.kind,
+                error=message,
+                started_at=wall,
+            )
         except Exception as error:  # to_csv() of an odd DataFrame, a full disk: the mini-batch fails
             self._log_error(f"writing the rows of {where} failed", error)
             return Outcome(
@@ -204,6 +220,7 @@ class _Worker:
                 failure="exception",
                 error=f"The rows run() returned for {where} could not be written: "
                 f"{type(error).__name__}: {error}; files: {name_files(lease.files)}." + self._see_error_log(),
+                started_at=wall,
             )
         finally:
             _flush()
@@ -214,6 +231,7 @@ class _Worker:
             part_path=part.path if lease.output_action == "append_row" else None,
             part_offset=offset,
             part_length=length,
+            started_at=wall,
         )
 
     def _log_error(self, headline: str, error: BaseException | None) -> None:

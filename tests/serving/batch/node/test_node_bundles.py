@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,18 +51,44 @@ def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_
     after = controller.add("job-t", files(tmp_path, "c.csv"), minibatch=2, timeout_s=1.0)
     node = start_node()
 
-    assert controller.completion(before.token).outcome == "succeeded"
     timed_out = controller.completion(slow.token)
     assert timed_out.failure == "timeout" and "mini-batch 1" in (timed_out.error or "")
-    wait_dead(int(node.lines("sleeping.pid")[0]))
+    wait_dead(killed := int(node.lines("sleeping.pid")[0]))
     rest = controller.completion(after.token)
     assert rest.outcome == "succeeded" and rest.process != timed_out.process
     # The lease the killed worker never started was not handed again: the node kept it for the next one.
     assert controller.handed_by[after.token] == "lease" and len(controller.completions_of(after.token)) == 1
-    (report,) = [r for r in controller.reports if r.completions[0].token == before.token]
-    assert [c.token for c in report.completions] == [before.token, slow.token]
-    assert report.next_lease is None  # the slot still held a lease: it asked for nothing more
-    assert controller.rows_of(after) == "['c.csv', 5]\n"
+    # The killed worker had finished `before`, but outcomes travel once per bundle: it went down with
+    # the worker, so the new worker ran `before` again, same token (no retry counted), reported once.
+    (report,) = [r for r in controller.reports if slow.token in [c.token for c in r.completions]]
+    assert [c.token for c in report.completions] == [slow.token]
+    assert report.next_lease is None  # the slot still held leases: it asked for nothing more
+    (again,) = controller.completions_of(before.token)
+    assert again.outcome == "succeeded" and again.process == rest.process
+    runs = [line.split() for line in node.lines("run.log")]
+    assert [name for _, name in runs] == ["a.csv", "sleep.csv", "a.csv", "c.csv"]
+    assert runs[0][0] == str(killed) and runs[2][0] != str(killed)
+    assert controller.rows_of(before) == "['a.csv', 5]\n" and controller.rows_of(after) == "['c.csv', 5]\n"
+
+
+def test_the_timeout_runs_per_mini_batch_from_its_own_start_not_the_bundle_s(
+    tmp_path: Path, controller: FakeController, start_node: Start
+) -> None:
+    # Four 0.4 s run()s in one bundle, 1 s each allowed: the bundle takes longer than one timeout, and
+    # the supervisor (which hears from the worker once per bundle) must still time each run() alone.
+    controller.bundle = 4
+    leases = [
+        controller.add("job-n", files(tmp_path, f"nap{i}.csv"), minibatch=i, timeout_s=1.0) for i in range(4)
+    ]
+    node = start_node()
+    done = [controller.completion(lease.token) for lease in leases]
+    assert [c.outcome for c in done] == ["succeeded"] * 4, [c.error for c in done]
+    assert len({pid for pid, _ in (line.split() for line in node.lines("run.log"))}) == 1
+    (report,) = [r for r in controller.reports if r.completions[0].token == leases[0].token]
+    assert len(report.completions) == 4
+    # Each attempt's start is the worker's own: 0.4 s or more apart, in order.
+    starts = [c.started_at or 0.0 for c in done]
+    assert all(later - earlier >= 0.39 for earlier, later in itertools.pairwise(starts))
 
 
 def test_bundles_can_be_turned_off(tmp_path: Path, controller: FakeController, start_node: Start) -> None:
