@@ -60,7 +60,8 @@ class Outcome:
 
 # Worker -> supervisor: one JSON message per bundle (the supervisor never unpickles what user code
 # could forge), {"done": [[token, {outcome}], ...]} in the bundle's order; sooner, with what is done so
-# far, when the bundle runs longer than FLUSH_S or the worker is about to exit. When each run() starts
+# far, when the bundle runs longer than FLUSH_S or the worker is about to exit; and an empty one once
+# init() returned. When each run() starts
 # goes through RunProgress instead, so the timeout per mini-batch needs no message. Supervisor ->
 # worker: a bundle (`Leases` as JSON), run in order; b"" to exit.
 FLUSH_S = 1.0
@@ -116,13 +117,17 @@ class _Worker:
             sent = time.monotonic()
             try:
                 for index, lease in enumerate(leases):
-                    if self.driver is None:
+                    started_driver = self.driver is None
+                    if started_driver:
                         failed = self._start(lease)
                         if failed is not None:
                             done.append((lease.token, failed))
                             self.conn.send_bytes(encode_outcomes(done))
                             return 1
                     self.progress.begin(index)
+                    if started_driver:
+                        # The supervisor waits on init()'s longer limit: wake it to apply run()'s timeout.
+                        self.conn.send_bytes(encode_outcomes([]))
                     done.append((lease.token, self._run(lease, part)))
                     if time.monotonic() - sent >= FLUSH_S and index + 1 < len(leases):
                         self.conn.send_bytes(encode_outcomes(done))

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+from serving.batch.node.slot import init_limit_s
 from tests.serving.batch.node.conftest import NodeRun, wait_dead
 from tests.serving.batch.node.fake_controller import FakeController, read_text
 
@@ -53,6 +54,8 @@ def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_
 
     timed_out = controller.completion(slow.token)
     assert timed_out.failure == "timeout" and "mini-batch 1" in (timed_out.error or "")
+    # Killed on run()'s 1 s, not on the fresh worker's init() limit (3 x 1 + 30 s) still in force.
+    assert init_limit_s(1.0) == 33.0 and 1.0 <= timed_out.elapsed_s < 10.0
     wait_dead(killed := int(node.lines("sleeping.pid")[0]))
     rest = controller.completion(after.token)
     assert rest.outcome == "succeeded" and rest.process != timed_out.process
