@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
-DEFAULT_BASE_IMAGE = "mlendpoints/base:bookworm-py311"
-IMAGE_PYTHON = "3.11"
+from components.base_images import as_written, by_tag, choose_base, default_base, wanted_minor
+
+DEFAULT_BASE_IMAGE = default_base().tag
+IMAGE_PYTHON = default_base().python
 IMAGE_REPOSITORY = "mlendpoints/serving"
 SERVING_ROOT = Path(__file__).resolve().parent.parent / "serving"
 
@@ -149,6 +151,7 @@ def plan_environment(
     texts: list[tuple[str, str]] = []
     chosen_base, image_warnings = base_image_for(image, base_image)
     warnings.extend(image_warnings)
+    python_version = IMAGE_PYTHON
     if conda_file is not None:
         label = str(conda_file) if isinstance(conda_file, Path) else "inline conda_file"
         document = _read_yaml(conda_file) if isinstance(conda_file, Path) else dict(conda_file)
@@ -158,6 +161,12 @@ def plan_environment(
         sources.append(label)
         if isinstance(conda_file, Path):
             texts.append((label, _read_text(conda_file, "conda file")))
+        wanted = conda_python(document)
+        if wanted is not None:
+            where = _line_of(requirement_origins(texts), "python") or label
+            chosen_base, python_version, note = _python_base(wanted, where, chosen_base, base_image)
+            if note:
+                warnings.append(note)
     if requirements_file is not None:
         label = str(requirements_file)
         text = _read_text(requirements_file, "requirements file")
@@ -169,8 +178,75 @@ def plan_environment(
     merged, notes = _finish(requirements)
     warnings.extend(notes)
     return EnvironmentPlan(
-        tuple(merged), tuple(warnings), chosen_base, IMAGE_PYTHON, tuple(sources), requirement_origins(texts)
+        tuple(merged),
+        tuple(warnings),
+        chosen_base,
+        python_version,
+        tuple(sources),
+        requirement_origins(texts),
     )
+
+
+def plan_props(plan: EnvironmentPlan) -> dict[str, Any]:
+    """What an image resource keeps of a plan (its provider rebuilds the plan from it: plan_from_props)."""
+    return {
+        "requirements": list(plan.requirements),
+        "base_image": plan.base_image,
+        "python_version": plan.python_version,
+        # Where each requirement was written, so that pip's failures name the user's file and line.
+        "origins": dict(plan.origins),
+    }
+
+
+def plan_from_props(props: Mapping[str, Any]) -> EnvironmentPlan:
+    """The plan an image resource's props describe (state written before python_version: its base's)."""
+    base = str(props["base_image"])
+    known = by_tag(base)
+    return EnvironmentPlan(
+        requirements=tuple(props.get("requirements") or ()),
+        base_image=base,
+        python_version=str(props.get("python_version") or (known.python if known else IMAGE_PYTHON)),
+        origins=tuple(sorted((props.get("origins") or {}).items())),
+    )
+
+
+def conda_python(document: Mapping[str, Any]) -> str | None:
+    """The version spec of a conda file's `python` dependency (`3.12`, `==3.8.5`, `>=3.8`), if any."""
+    for entry in document.get("dependencies") or []:
+        if isinstance(entry, str):
+            matched = _CONDA_SPEC.match(entry.strip().split("::")[-1].strip())
+            if matched and matched.group(1).lower() == "python":
+                return matched.group(2).strip().split(" ")[0] or None
+    return None
+
+
+def _python_base(wanted: str, where: str, chosen: str, default: str) -> tuple[str, str, str | None]:
+    """(base image, its Python, a warning) for a conda file's python on the image chosen so far.
+
+    The project's own default base follows the conda file (components/base_images.py); a base the user
+    or the target named is kept, and only an explicit other Python is pointed out."""
+    if chosen == default and by_tag(default) is not None:
+        choice = choose_base(wanted, where)
+        return choice.base.tag, choice.base.python, choice.warning
+    base = by_tag(chosen)
+    minor = wanted_minor(wanted)
+    python = base.python if base is not None else (minor or IMAGE_PYTHON)
+    note = None
+    if base is not None and minor is not None and minor != base.python:
+        note = (
+            f"{where}: {as_written(wanted)} cannot be honoured: {chosen} has Python {base.python}; "
+            "packages are installed for it"
+        )
+    elif base is None and minor is not None and minor != IMAGE_PYTHON:
+        note = f"{where}: {as_written(wanted)}: the image {chosen} must provide Python {minor} with venv"
+    return chosen, python, note
+
+
+def _line_of(origins: tuple[tuple[str, str], ...], project: str) -> str | None:
+    """`conda.yaml:5` from an origin `conda.yaml:5: - python=3.12`."""
+    origin = dict(origins).get(project)
+    matched = re.match(r"^(.*:\d+): ", origin or "")
+    return matched.group(1) if matched else None
 
 
 def plan_for_spec(environment: Any, *, base_image: str = DEFAULT_BASE_IMAGE) -> EnvironmentPlan:
@@ -198,10 +274,10 @@ def base_image_for(image: str | None, default: str = DEFAULT_BASE_IMAGE) -> tupl
         return default, []
     if image.startswith(_AZUREML_IMAGE_PREFIXES):
         return default, [
-            f"image {image}: Azure ML base images are not reachable here; using {default} "
-            f"(Python {IMAGE_PYTHON}) with the mlendpoints scorer instead"
+            f"image {image}: Azure ML base images are not reachable here; using the mlendpoints base image "
+            f"({default}, or the one for the conda file's Python) with the mlendpoints scorer instead"
         ]
-    return image, [f"image {image}: used as the base; it must provide python3 ({IMAGE_PYTHON}) with venv"]
+    return image, [f"image {image}: used as the base; it must provide python3 with venv"]
 
 
 def conda_requirements(document: Mapping[str, Any], label: str) -> tuple[list[str], list[str]]:
@@ -243,15 +319,7 @@ def conda_dependency(entry: str, label: str) -> tuple[str | None, str | None]:
         return None, f"{label}: cannot read conda dependency {entry!r}; skipped"
     name, version = matched.group(1), matched.group(2).strip()
     lowered = name.lower()
-    if lowered == "python":
-        pinned = _conda_version(version)[0]
-        # only exact or fuzzy versions are checked; ranges such as >=3.8 are taken to include 3.11
-        wanted = pinned[2:].removesuffix(".*") if pinned.startswith("==") else ""
-        if wanted and not _same_minor(wanted, IMAGE_PYTHON):
-            return None, (
-                f"{label}: python={wanted} cannot be honoured: the image has Python {IMAGE_PYTHON}; "
-                "packages are installed for it"
-            )
+    if lowered == "python":  # chooses the base image (plan_environment), not a package
         return None, None
     if lowered in _TOOLING:
         return None, None
@@ -407,11 +475,6 @@ def _fuzzy(version: str) -> str:
     if version.count(".") >= 2:
         return "==" + version
     return "==" + version + ".*"
-
-
-def _same_minor(version: str, image_version: str) -> bool:
-    wanted = version.removesuffix(".*").split(".")
-    return wanted[: len(image_version.split("."))] == image_version.split(".")[: len(wanted)]
 
 
 def _extras(extras: str) -> list[str]:

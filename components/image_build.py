@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from components import env_resolution
+from components.base_build import BaseImageError, ensure_base
 from components.environments import (
     SERVING_ROOT,
     EnvironmentMappingError,
@@ -74,10 +75,17 @@ def build_image(
         if _image_exists(docker, tag):
             say(f"image {tag} was built meanwhile")
             return tag
+        with file_lock(_lock_path(wheel_cache, f"base-{plan.base_image}")):
+            try:
+                # A project base is built when missing (trixie for Python 3.13 on first use, or the default
+                # one removed since the bootstrap); any other base must be in the engine already.
+                ensure_base(plan.base_image, say)
+            except BaseImageError as ex:
+                raise ImageBuildError(f"{ex} (step: base image)") from ex
         if not _image_exists(docker, plan.base_image):
             raise ImageBuildError(
                 f"base image {plan.base_image} is not in the local Docker engine (step: base image); "
-                "scripts/bootstrap creates mlendpoints/base:bookworm-py311"
+                "build or pull it first, or leave environment.image out to use the project's own base"
             )
         with tempfile.TemporaryDirectory(prefix="mlendpoints-build-") as workdir:
             context = Path(workdir)

@@ -55,12 +55,56 @@ def test_conda_only_and_tooling_packages_are_dropped() -> None:
     assert conda_dependency("python>=3.8", "c.yaml") == (None, None)
 
 
-def test_other_python_versions_warn() -> None:
-    line, warning = conda_dependency("python=3.12", "c.yaml")
-    assert line is None
-    assert warning == (
-        "c.yaml: python=3.12 cannot be honoured: the image has Python 3.11; packages are installed for it"
+def test_the_conda_file_s_python_picks_the_base_image(tmp_path: Path) -> None:
+    conda = tmp_path / "conda.yaml"
+    for wanted, base, python in (
+        ("3.13", "mlendpoints/base:trixie-py313", "3.13"),
+        ("3.13.1", "mlendpoints/base:trixie-py313", "3.13"),
+        ("3.11", DEFAULT_BASE_IMAGE, "3.11"),
+        (">=3.8", DEFAULT_BASE_IMAGE, "3.11"),
+    ):
+        conda.write_text(f"name: e\ndependencies:\n  - python={wanted}\n  - pip:\n    - requests\n")
+        plan = plan_environment(conda_file=conda)
+        assert (plan.base_image, plan.python_version, plan.warnings) == (base, python, ()), wanted
+    # Another Python does not share the image (its tag) with the same packages on 3.11.
+    conda.write_text("dependencies:\n  - python=3.11\n")
+    on_311 = image_tag(plan_environment(conda_file=conda))
+    conda.write_text("dependencies:\n  - python=3.13\n")
+    assert image_tag(plan_environment(conda_file=conda)) != on_311
+
+
+def test_a_python_debian_has_not_here_gets_the_nearest_with_a_warning_naming_both(tmp_path: Path) -> None:
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("name: e\ndependencies:\n  - python=3.12\n  - numpy\n")
+    plan = plan_environment(conda_file=conda)
+    # On a tie the older Python: pins made for 3.12 have wheels for 3.11, not always for 3.13.
+    assert (plan.base_image, plan.python_version) == (DEFAULT_BASE_IMAGE, "3.11")
+    assert plan.warnings == (
+        f"{conda}:3: python=3.12 asks for Python 3.12; the image has Python 3.11 "
+        "(mlendpoints/base:bookworm-py311), the nearest available: Debian's suites here have Python "
+        "3.11, 3.13; packages are resolved for 3.11",
     )
+    conda.write_text("dependencies:\n- python=3.8.5\n")
+    (warning,) = plan_environment(conda_file=conda).warnings
+    assert warning.startswith(f"{conda}:2: python=3.8.5 asks for Python 3.8; the image has Python 3.11")
+    assert "3.9, which the runtime cannot run on" in warning
+    conda.write_text("dependencies:\n- python=3.9\n")
+    (warning,) = plan_environment(conda_file=conda).warnings
+    assert "pydantic 2.14 needs >= 3.10" in warning
+
+
+def test_a_base_the_user_named_keeps_its_python(tmp_path: Path) -> None:
+    conda = tmp_path / "conda.yaml"
+    conda.write_text("dependencies:\n- python=3.13\n")
+    plan = plan_environment(conda_file=conda, image="python:3.12-slim")
+    assert (plan.base_image, plan.python_version) == ("python:3.12-slim", "3.13")
+    assert (
+        f"{conda}:2: python=3.13: the image python:3.12-slim must provide Python 3.13 with venv"
+        in plan.warnings
+    )
+    # A target whose base is set elsewhere (stack config) keeps it too.
+    other = plan_environment(conda_file=conda, base_image="registry.local/base:py311")
+    assert other.base_image == "registry.local/base:py311"
 
 
 def test_model_1_conda_file_maps_to_pypi() -> None:
@@ -72,7 +116,7 @@ def test_model_1_conda_file_maps_to_pypi() -> None:
     assert plan.requirements == ("numpy==2.3.1", "scikit-learn==1.7.0", "scipy==1.16.0", "joblib")
     assert plan.base_image == DEFAULT_BASE_IMAGE
     text = "\n".join(plan.warnings)
-    assert "python=3.12 cannot be honoured" in text
+    assert "python=3.12 asks for Python 3.12; the image has Python 3.11" in text
     assert "azureml-inference-server-http==1.4.1 is not installed" in text
     assert "Azure ML base images are not reachable" in text
 

@@ -66,11 +66,7 @@ def _registry_has(ref: str) -> bool | None:
 
 def publish(props: Mapping[str, Any]) -> str:
     """Build (or find) the serving image, add the layers, push; the reference pushed."""
-    plan = environments.EnvironmentPlan(
-        requirements=tuple(props.get("requirements") or ()),
-        base_image=props["base_image"],
-        origins=tuple(sorted((props.get("origins") or {}).items())),
-    )
+    plan = environments.plan_from_props(props)
     try:
         serving_tag = image_build.build_image(plan)
     except image_build.ImageBuildError as exc:
@@ -151,9 +147,7 @@ class RegistryImage(Resource):
         props = {
             "reference": ref,
             "registry": registry,
-            "requirements": list(plan.requirements),
-            "base_image": plan.base_image,
-            "origins": dict(plan.origins),
+            **environments.plan_props(plan),
             "layers": dict(layers),
             "purpose": purpose,
         }

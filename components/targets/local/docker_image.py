@@ -10,14 +10,6 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from components import environments, image_build
 
 
-def plan_from_props(props: dict[str, Any]) -> environments.EnvironmentPlan:
-    return environments.EnvironmentPlan(
-        requirements=tuple(props.get("requirements") or ()),
-        base_image=props["base_image"],
-        origins=tuple(sorted((props.get("origins") or {}).items())),
-    )
-
-
 class _ImageProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(id_=_build(props), outs=props)
@@ -45,7 +37,7 @@ class _ImageProvider(ResourceProvider):
 def _build(props: dict[str, Any]) -> str:
     """Build (or find) the image the props describe; its tag must be the one the program planned."""
     try:
-        tag = image_build.build_image(plan_from_props(props))
+        tag = image_build.build_image(environments.plan_from_props(props))
     except image_build.ImageBuildError as exc:
         raise image_build.ImageBuildError(f"image for {props['purpose']}: {exc}") from None
     if tag != props["tag"]:
@@ -70,12 +62,5 @@ class ServingImage(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`tag` is environments.image_tag(plan), which callers already need for their own inputs."""
-        props = {
-            "tag": tag,
-            "requirements": list(plan.requirements),
-            "base_image": plan.base_image,
-            "purpose": purpose,
-            # Where each requirement was written, so that pip's failures name the user's file and line.
-            "origins": dict(plan.origins),
-        }
+        props = {"tag": tag, "purpose": purpose, **environments.plan_props(plan)}
         super().__init__(_ImageProvider(), resource_name, props, opts)
