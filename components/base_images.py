@@ -1,9 +1,9 @@
-"""The project's base images, one per Python minor that Debian ships and the runtime runs on.
+"""The project's base images, one per Python minor that Debian ships: bullseye 3.9, bookworm 3.11,
+trixie 3.13.
 
 A conda file's `python=X.Y` picks the image whose Python is X.Y, or the nearest one with a warning
 naming both. Each base is Debian's own Python, built from the Debian mirror by `scripts/base-image`
-(no image registry answers here): bookworm has 3.11, trixie 3.13. Bullseye's 3.9 is not offered: the
-runtime's pinned pydantic (2.14) needs Python >= 3.10, so a conda file asking for 3.8-3.10 gets 3.11.
+(no image registry answers here). The runtime's pins for 3.9 are serving/requirements-py39.txt.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ BASE_IMAGES: tuple[BaseImage, ...] = (
         tag="mlendpoints/base:bookworm-py311",
         packages=("python3", "python3-venv", "ca-certificates", "nginx-light"),
         rev=2,
+    ),
+    BaseImage(
+        suite="bullseye",
+        python="3.9",
+        tag="mlendpoints/base:bullseye-py39",
+        packages=("python3", "python3-venv", "ca-certificates"),
+        rev=1,
     ),
     BaseImage(
         suite="trixie",
@@ -80,8 +87,8 @@ def wanted_minor(spec: str) -> str | None:
 def choose_base(spec: str, where: str) -> PythonChoice:
     """The base for `python=<spec>` written at `where` (file:line): the same minor, else the nearest.
 
-    On a tie the older Python wins: a pin chosen for 3.12 was released when 3.11 was supported, while
-    3.13 may postdate it (and have no wheel of it)."""
+    On a tie the older Python wins: a pin chosen for 3.12 (or 3.10) was released when 3.11 (3.9) was
+    supported, while the newer Python may postdate it (and have no wheel of it)."""
     minor = wanted_minor(spec)
     if minor is None:
         return PythonChoice(default_base())
@@ -90,10 +97,8 @@ def choose_base(spec: str, where: str) -> PythonChoice:
             return PythonChoice(base)
     wanted = _number(minor)
     nearest = min(BASE_IMAGES, key=lambda base: (abs(_number(base.python) - wanted), _number(base.python)))
-    reason = _UNSUPPORTED.get(minor) or (
-        f"Debian's suites here have Python {', '.join(base.python for base in BASE_IMAGES)}"
-        + (" (and 3.9, which the runtime cannot run on)" if wanted < _number(DEFAULT_PYTHON) else "")
-    )
+    pythons = sorted((base.python for base in BASE_IMAGES), key=_number)
+    reason = f"Debian's suites here have Python {', '.join(pythons)}"
     return PythonChoice(
         nearest,
         f"{where}: {as_written(spec)} asks for Python {minor}; the image has Python {nearest.python} "

@@ -375,10 +375,15 @@ def pip_requirements(lines: Iterable[str], label: str) -> tuple[list[str], list[
     return requirements, warnings
 
 
-def runtime_requirements(serving_root: Path = SERVING_ROOT) -> list[str]:
-    """The serving runtime's own pinned requirement lines (serving/requirements.txt)."""
-    path = serving_root / "requirements.txt"
-    lines = path.read_text(encoding="utf-8").splitlines()
+def runtime_requirements_file(serving_root: Path = SERVING_ROOT, python_version: str = IMAGE_PYTHON) -> Path:
+    """serving/requirements-pyXY.txt where the runtime pins differ for that Python, else requirements.txt."""
+    own = serving_root / f"requirements-py{python_version.replace('.', '')}.txt"
+    return own if own.is_file() else serving_root / "requirements.txt"
+
+
+def runtime_requirements(serving_root: Path = SERVING_ROOT, python_version: str = IMAGE_PYTHON) -> list[str]:
+    """The serving runtime's own pinned requirement lines for an image's Python."""
+    lines = runtime_requirements_file(serving_root, python_version).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 

@@ -26,6 +26,7 @@ from components.environments import (
     image_tag,
     plan_for_spec,
     runtime_files,
+    runtime_requirements_file,
 )
 
 log = logging.getLogger("mlendpoints.image_build")
@@ -147,7 +148,7 @@ def assemble_context(
     requirements = context / "requirements"
     requirements.mkdir()
     runtime = requirements / "runtime.txt"
-    shutil.copy2(serving_root / "requirements.txt", runtime)
+    shutil.copy2(runtime_requirements_file(serving_root, plan.python_version), runtime)
     user = requirements / "user.txt"
     user.write_text("".join(f"{line}\n" for line in plan.requirements), encoding="utf-8")
     wheels = context / "wheels"

@@ -7,6 +7,8 @@ prediction, the file name), which is how Azure ML's MLflow batch samples read pr
 columns puts them all between the row and the file.
 """
 
+from __future__ import annotations  # annotations stay text: these run on Python 3.9 images too
+
 import csv
 import io
 import os

@@ -57,7 +57,10 @@ def column_types(model: Any) -> dict[str, Any]:
     if column_names(model) is None or inputs is None:
         return {}
     try:
-        return dict(zip(inputs.input_names(), inputs.pandas_types(), strict=True))
+        names, types = inputs.input_names(), inputs.pandas_types()
+        if len(names) != len(types):  # no zip(strict=): this runs on Python 3.9 images too
+            raise ValueError(f"the model's input schema has {len(names)} names for {len(types)} types")
+        return dict(zip(names, types))  # noqa: B905
     except (TypeError, ValueError, AttributeError):
         return {}
 

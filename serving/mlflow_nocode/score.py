@@ -16,6 +16,8 @@ accepted too. The answer is the predictions as JSON: a list for arrays and serie
 Anything else gets 400 with what was expected.
 """
 
+from __future__ import annotations  # annotations stay text: these run on Python 3.9 images too
+
 import json
 from typing import Any
 

@@ -82,15 +82,25 @@ def test_a_python_debian_has_not_here_gets_the_nearest_with_a_warning_naming_bot
     assert plan.warnings == (
         f"{conda}:3: python=3.12 asks for Python 3.12; the image has Python 3.11 "
         "(mlendpoints/base:bookworm-py311), the nearest available: Debian's suites here have Python "
-        "3.11, 3.13; packages are resolved for 3.11",
+        "3.9, 3.11, 3.13; packages are resolved for 3.11",
     )
     conda.write_text("dependencies:\n- python=3.8.5\n")
-    (warning,) = plan_environment(conda_file=conda).warnings
-    assert warning.startswith(f"{conda}:2: python=3.8.5 asks for Python 3.8; the image has Python 3.11")
-    assert "3.9, which the runtime cannot run on" in warning
+    plan = plan_environment(conda_file=conda)
+    assert (plan.base_image, plan.python_version) == ("mlendpoints/base:bullseye-py39", "3.9")
+    assert plan.warnings == (
+        f"{conda}:2: python=3.8.5 asks for Python 3.8; the image has Python 3.9 "
+        "(mlendpoints/base:bullseye-py39), the nearest available: Debian's suites here have Python 3.9, "
+        "3.11, 3.13; packages are resolved for 3.9",
+    )
+    conda.write_text("dependencies:\n- python=3.10\n")
+    assert plan_environment(conda_file=conda).python_version == "3.9"  # the tie goes to the older one
     conda.write_text("dependencies:\n- python=3.9\n")
-    (warning,) = plan_environment(conda_file=conda).warnings
-    assert "pydantic 2.14 needs >= 3.10" in warning
+    plan = plan_environment(conda_file=conda)
+    assert (plan.base_image, plan.python_version, plan.warnings) == (
+        "mlendpoints/base:bullseye-py39",
+        "3.9",
+        (),
+    )
 
 
 def test_a_base_the_user_named_keeps_its_python(tmp_path: Path) -> None:
@@ -229,6 +239,19 @@ def test_image_tag_is_a_content_hash(tmp_path: Path) -> None:
         assert image_tag(plan, serving) != tag, changed
         (serving / changed).write_text(before)
     assert image_tag(plan, serving) == tag
+
+
+def test_each_python_s_runtime_pins_name_the_same_projects() -> None:
+    projects = {
+        python: {line.split("==")[0] for line in runtime_requirements(python_version=python)}
+        for python in ("3.9", "3.11", "3.13")
+    }
+    assert projects["3.11"] == projects["3.13"]  # requirements.txt serves both
+    # 3.9's own file: the same projects, plus what lets pydantic read `X | None` there (and dateutil's six).
+    assert (
+        projects["3.9"] - projects["3.11"] == {"eval-type-backport", "six"}
+        and projects["3.11"] <= projects["3.9"]
+    )
 
 
 def test_runtime_requirements_are_exact_pins() -> None:

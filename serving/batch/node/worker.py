@@ -25,6 +25,8 @@ from serving.batch.protocol import Lease, Leases
 from serving.scorer.script import describe_exception, format_traceback
 
 _PR_SET_PDEATHSIG = 1
+# logging.getLevelNamesMapping() is 3.11+; nodes also run on Python 3.9 images (bullseye).
+_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 _LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s [%(process)d] %(name)s - %(message)s"
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -278,7 +280,7 @@ def _redirect_output(logs: UserLogs, logging_level: str) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     level = logging_level.upper()
-    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    root.setLevel(level if level in _LEVELS else "INFO")
 
 
 def _flush() -> None:
