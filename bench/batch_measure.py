@@ -130,7 +130,7 @@ def read_job(logs: Path, output_file: Path) -> JobLogs:
 @dataclass(frozen=True)
 class Overheads:
     gap_ms: float | None  # mean per mini-batch: one run() done -> the next starts on the same worker
-    # (inside a bundle little more than a pipe message; between bundles the report + lease round trip)
+    # (inside a bundle only the worker's own bookkeeping; between bundles the report + lease round trip)
     in_run_ms: float | None  # median: attempt's elapsed - its driver CPU (rows, part file + fsync, waits)
     total_ms: float  # (min(workers, cores) x job seconds - driver CPU) / mini-batches
     minibatches: int
