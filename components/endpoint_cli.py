@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components import image_build, invoke_bodies
+from components.preview_cli import PreviewRunError
 from components.targets.kubernetes import status as k8s_status
 from components.targets.local import image_prune
 from components.targets.local import status as local_status
@@ -415,9 +416,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("prune-images", help="remove serving images that no container uses")
     r.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     r.set_defaults(func=prune_images)
-    from components import batch_cli  # it builds on this module's helpers
+    from components import batch_cli, preview_cli  # batch_cli builds on this module's helpers
 
     batch_cli.add_parser(sub)
+    preview_cli.add_parser(sub)
     return p
 
 
@@ -425,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except CliError as exc:
+    except (CliError, PreviewRunError) as exc:
         print(f"mle: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
