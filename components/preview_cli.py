@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
     p.add_argument("--output", help="write the report to this file (default: standard output)")
     p.add_argument(
+        "--json-output", help="also write the JSON report to this file (CI keeps it beside the markdown)"
+    )
+    p.add_argument(
         "--fail-on",
         choices=("mandatory", "advisory"),
         default="mandatory",
@@ -43,6 +46,10 @@ def command(args: argparse.Namespace) -> int:
         args.stack, refresh=args.refresh, pack_config=args.policy_pack_config, fail_on=args.fail_on
     )
     text = report.model_dump_json(indent=2, by_alias=True) + "\n" if args.format == "json" else render(report)
+    if args.json_output:
+        Path(args.json_output).write_text(
+            report.model_dump_json(indent=2, by_alias=True) + "\n", encoding="utf-8"
+        )
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

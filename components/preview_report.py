@@ -6,6 +6,7 @@ The JSON shape is versioned (`schema`); fields are only ever added within a vers
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -264,7 +265,14 @@ def _split(step: Step, key: str) -> Split | None:
 
 
 def _weights(inputs: Mapping[str, Any], key: str) -> dict[str, int] | None:
+    """Weights from the local router's config input, or the Kubernetes router's ConfigMap text."""
     config = inputs.get("config") if isinstance(inputs.get("config"), Mapping) else inputs
+    data = inputs.get("data")
+    if isinstance(data, Mapping) and isinstance(data.get("config.json"), str):
+        try:
+            config = json.loads(data["config.json"])
+        except ValueError:
+            return None
     weights = config.get(key) if isinstance(config, Mapping) else None
     if not isinstance(weights, Mapping):
         return None

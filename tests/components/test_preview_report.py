@@ -157,3 +157,12 @@ def test_output_that_is_not_the_event_stream_is_refused() -> None:
         parse_events(["error: no stack named 'x' found"])
     with pytest.raises(PreviewOutputError, match="no engine events"):
         parse_events(["", "  "])
+
+
+def test_the_kubernetes_router_s_config_map_gives_the_weights_too() -> None:
+    urn = f"{STACK}mlendpoints:online:OnlineEndpoint$kubernetes:core/v1:ConfigMap::demo-traffic"
+    old = {"data": {"config.json": json.dumps({"traffic": {"blue": 100}, "mirror_traffic": {}})}}
+    new = {"data": {"config.json": json.dumps({"traffic": {"blue": 50, "green": 50}, "mirror_traffic": {}})}}
+    (endpoint,) = report([*components(), step("update", urn, EP, old, new)]).endpoints
+    assert endpoint.traffic is not None and endpoint.traffic.after == {"blue": 50, "green": 50}
+    assert endpoint.mirror is None
