@@ -62,7 +62,12 @@ def preview(
 ) -> PreviewReport:
     """Run the preview (creating the stack from stacks/Pulumi.<stack>.yaml if new) and build the report."""
     env = {**os.environ, "PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
-    _select(stack, env)
+    try:
+        _select(stack, env)
+    except OSError as exc:
+        raise PreviewRunError(
+            f"cannot run pulumi ({exc}); run `make bootstrap`, then use scripts/mle"
+        ) from exc
     command = ["pulumi", "preview", "--stack", stack, "--json", "--policy-pack", str(REPO / "policies")]
     if refresh:
         command.append("--refresh")
