@@ -120,11 +120,12 @@ def _quota_line(report: PreviewReport) -> str:
     assert quota is not None
     limit = quota.limits.get("total_cores")
     of = f" of {limit:g}" if isinstance(limit, (int, float)) else ""
-    before = f"{quota.before.total_cores:g} → " if quota.before is not None else ""
-    memory_before = f"{quota.before.total_memory_gb:g} → " if quota.before is not None else ""
+    same = quota.before is not None and quota.before == quota.after
+    before = f"{quota.before.total_cores:g} → " if quota.before is not None and not same else ""
+    memory_before = f"{quota.before.total_memory_gb:g} → " if quota.before is not None and not same else ""
     memory_limit = quota.limits.get("total_memory_gb")
     memory_of = f" of {memory_limit:g}" if isinstance(memory_limit, (int, float)) else ""
-    verdict = "**over quota**" if quota.violations else "fits"
+    verdict = "**over quota**" if quota.violations else "fits, unchanged" if same else "fits"
     return (
         f"**Quota** ({verdict}): cores {before}{quota.after.total_cores:g}{of} "
         f"({quota.after.arithmetic}); memory {memory_before}{quota.after.total_memory_gb:g} GB{memory_of}."
