@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 class BaseImage(BaseModel, frozen=True):
     """One base image: Debian suite, its Python, the tag `scripts/base-image` gives it."""
 
-    suite: str = Field(description="Debian suite debootstrap installs (bookworm, trixie).")
+    suite: str = Field(description="Debian suite debootstrap installs (bullseye, bookworm, trixie).")
     python: str = Field(description="The suite's python3 as MAJOR.MINOR.")
     tag: str = Field(description="Docker tag of the image in the local engine.")
     packages: tuple[str, ...] = Field(description="Debian packages on top of debootstrap's minbase.")
@@ -26,8 +26,8 @@ class BaseImage(BaseModel, frozen=True):
 
 
 DEFAULT_PYTHON = "3.11"
-# bookworm also carries nginx: the router's data path runs in images of the default base. trixie's
-# image only ever holds a deployment's scorer or batch node.
+# bookworm also carries nginx: the router's data path runs in images of the default base. bullseye's
+# and trixie's images only ever hold a deployment's scorer, batch node or pipeline step.
 BASE_IMAGES: tuple[BaseImage, ...] = (
     BaseImage(
         suite="bookworm",
@@ -51,10 +51,6 @@ BASE_IMAGES: tuple[BaseImage, ...] = (
         rev=1,
     ),
 )
-# Pythons Debian has that the runtime cannot run on, and why (said in the warning).
-_UNSUPPORTED = {
-    "3.9": "bullseye's Python 3.9 cannot run the mlendpoints runtime (pydantic 2.14 needs >= 3.10)"
-}
 _MINOR = re.compile(r"^(\d+)\.(\d+)")
 
 

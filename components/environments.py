@@ -214,9 +214,9 @@ def conda_python(document: Mapping[str, Any]) -> str | None:
     """The version spec of a conda file's `python` dependency (`3.12`, `==3.8.5`, `>=3.8`), if any."""
     for entry in document.get("dependencies") or []:
         if isinstance(entry, str):
-            matched = _CONDA_SPEC.match(entry.strip().split("::")[-1].strip())
-            if matched and matched.group(1).lower() == "python":
-                return matched.group(2).strip().split(" ")[0] or None
+            spec = _conda_spec(entry)
+            if spec is not None and spec[0].lower() == "python":
+                return spec[1].split(" ")[0] or None
     return None
 
 
@@ -313,11 +313,10 @@ def conda_requirements(document: Mapping[str, Any], label: str) -> tuple[list[st
 
 def conda_dependency(entry: str, label: str) -> tuple[str | None, str | None]:
     """One conda match spec (`numpy=1.26`, `conda-forge::scipy>=1.10`, `numpy 1.26.*`) -> a pip line."""
-    spec = entry.strip().split("::")[-1].strip()
-    matched = _CONDA_SPEC.match(spec)
-    if not matched:
+    spec = _conda_spec(entry)
+    if spec is None:
         return None, f"{label}: cannot read conda dependency {entry!r}; skipped"
-    name, version = matched.group(1), matched.group(2).strip()
+    name, version = spec
     lowered = name.lower()
     if lowered == "python":  # chooses the base image (plan_environment), not a package
         return None, None
@@ -480,6 +479,12 @@ def _fuzzy(version: str) -> str:
     if version.count(".") >= 2:
         return "==" + version
     return "==" + version + ".*"
+
+
+def _conda_spec(entry: str) -> tuple[str, str] | None:
+    """(name, version text) of a conda match spec, its channel prefix (`conda-forge::`) dropped."""
+    matched = _CONDA_SPEC.match(entry.strip().split("::")[-1].strip())
+    return (matched.group(1), matched.group(2).strip()) if matched else None
 
 
 def _extras(extras: str) -> list[str]:
