@@ -54,6 +54,8 @@ HEARTBEAT_INTERVAL_S = 2.0
 LEASE_EXPIRY_S = 3 * HEARTBEAT_INTERVAL_S
 # Most mini-batches in one bundle (one lease answer, one report).
 MAX_BUNDLE = 256
+# Longest an idle worker's lease request may wait in the controller for work (long polling).
+MAX_LEASE_WAIT_S = 30.0
 
 JobStatus = Literal["NotStarted", "Queued", "Running", "Finalizing", "Completed", "Failed", "Canceled"]
 OutputAction = Literal["append_row", "summary_only"]
@@ -178,6 +180,13 @@ class LeaseRequest(_Message):
     job: str | None = Field(default=None, description="Only this job (the worker is bound to it).")
     max_minibatches: int = Field(
         default=1, ge=1, le=MAX_BUNDLE, description="Most mini-batches the worker takes in one bundle."
+    )
+    wait_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_LEASE_WAIT_S,
+        description="How long the controller may hold the request while it has no work for it (long "
+        "polling: an idle worker gets a new job's first bundle at once instead of at its next poll).",
     )
 
 

@@ -56,6 +56,11 @@ def json_response(status: int, body: Any, headers: Mapping[str, str] | None = No
     )
 
 
+def model_response(model: BaseModel) -> Response:
+    """A 200 JSON answer serialized by pydantic itself (node answers carry a bundle's leases)."""
+    return Response(200, model.model_dump_json().encode(), {"Content-Type": "application/json"})
+
+
 def error_response(exc: ControllerError) -> Response:
     return json_response(exc.status, {"message": str(exc)})
 
@@ -233,9 +238,7 @@ class InternalApp:
             leases = self.scheduler.lease(_model(LeaseRequest, body))
             if not leases:
                 return Response(204)
-            return json_response(200, Leases(leases=leases).model_dump(mode="json"))
+            return model_response(Leases.model_construct(leases=leases))
         if parts[1] == "heartbeat":
-            return json_response(
-                200, self.scheduler.heartbeat(_model(Heartbeat, body)).model_dump(mode="json")
-            )
-        return json_response(200, self.scheduler.complete(_model(Report, body)).model_dump(mode="json"))
+            return model_response(self.scheduler.heartbeat(_model(Heartbeat, body)))
+        return model_response(self.scheduler.complete(_model(Report, body)))

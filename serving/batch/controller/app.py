@@ -57,6 +57,7 @@ class Controller:
     def stop(self) -> None:
         self.stopping.set()
         self.scheduler.wake.set()
+        self.scheduler.work.close()  # lease requests waiting for work answer now, before the store closes
         for server in self._servers:
             server.shutdown()
             server.server_close()

@@ -21,6 +21,7 @@ from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desi
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.step_store import StepStore
 from serving.batch.controller.store import TERMINAL, Store
+from serving.batch.controller.work_signal import RECHECK_S, WorkSignal
 from serving.batch.protocol import (
     Heartbeat,
     HeartbeatAnswer,
@@ -65,6 +66,7 @@ class Scheduler:
         self.clock = clock
         self.logs = JobLogs()
         self.wake = threading.Event()
+        self.work = WorkSignal()
         self._lock = threading.Lock()
         self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
         self._scale_due = True
@@ -75,12 +77,22 @@ class Scheduler:
     # ------------------------------------------------------------------ node API
 
     def lease(self, request: LeaseRequest) -> list[Lease]:
-        now = self.clock()
-        leases = self.store.lease(request, now, part_path)
-        if leases:
-            with self._lock:
-                self._active[request.node] = now
-        return leases
+        """A bundle for the worker; with `wait_s`, an idle worker's request waits for work that long."""
+        deadline = time.monotonic() + request.wait_s
+        while True:
+            seen = self.work.generation
+            if self.work.closed:
+                return []
+            now = self.clock()
+            leases = self.store.lease(request, now, part_path)
+            if leases:
+                with self._lock:
+                    self._active[request.node] = now
+                return leases
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            self.work.wait(seen, min(left, RECHECK_S))
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))
@@ -88,6 +100,8 @@ class Scheduler:
     def complete(self, report: Report) -> ReportAnswer:
         accepted = self.store.complete_all(report.completions, self.clock(), part_holds)
         self.wake.set()
+        if any(done.outcome == "failed" for done in report.completions):
+            self.work.notify()  # a failed try may be pending again: waiting workers take it
         leases = [] if report.next_lease is None else self.lease(report.next_lease)
         return ReportAnswer(accepted=accepted, leases=leases)
 
@@ -95,6 +109,7 @@ class Scheduler:
         """A new job: ask for nodes now rather than at the next scaling interval."""
         self._scale_due = True
         self.wake.set()
+        self.work.notify()
 
     # ------------------------------------------------------------------ the periodic pass
 
@@ -125,10 +140,13 @@ class Scheduler:
     def tick(self) -> None:
         now = self.clock()
         self.watcher.poll()
-        for job, idx in self.store.expire(now, self.settings.lease_expiry_s):
+        expired = self.store.expire(now, self.settings.lease_expiry_s)
+        for job, idx in expired:
             log.warning(
                 "lease of job %s mini-batch %d expired (its node stopped heartbeating); requeued", job, idx
             )
+        if expired:
+            self.work.notify()
         for name in self.store.settle():
             self.finalize(name)
         self.pipelines.tick()

@@ -25,6 +25,7 @@ from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.minibatches import after_failure, bundle_size, threshold_exceeded
 from serving.batch.controller.scaling import JobDemand
+from serving.batch.controller.store_reads import read_attempts, read_batches
 from serving.batch.protocol import LEASE_EXPIRY_S, Completion, Lease, LeaseRequest
 
 ACTIVE = ("Queued", "Running", "Finalizing")
@@ -211,6 +212,33 @@ def _claimed_part(spec: JobSpec, leased: str, done: Completion) -> tuple[str, in
     ):
         return f"the node named {path} for its rows, which is not a part file of this job"
     return path, done.part.offset, done.part.length
+
+
+_SUCCEEDED = (
+    "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?,"
+    " part_path = ?, part_offset = ?, part_length = ? WHERE job = ? AND idx = ?"
+)
+_END_ATTEMPT = (
+    "UPDATE attempts SET outcome = ?, accepted = ?, started_at = COALESCE(?, started_at),"
+    " ended_at = ?, failure = ?, error = ?, elapsed = ?, rows = ? WHERE token = ?"
+)
+
+
+def _attempt_values(
+    done: Completion,
+    now: float,
+    outcome: str,
+    *,
+    accepted: bool,
+    failure: str | None = None,
+    error: str | None = None,
+) -> tuple[object, ...]:
+    """_END_ATTEMPT's parameters for an attempt that ended with `done`."""
+    started, ended = None, now
+    if done.started_at is not None and done.started_at <= now:
+        # The node's own start and end of run(): bundled attempts share one lease time.
+        started, ended = done.started_at, min(now, done.started_at + done.elapsed_s)
+    return (outcome, int(accepted), started, ended, failure, error, done.elapsed_s, done.rows, done.token)
 
 
 class Store:
@@ -472,13 +500,18 @@ class Store:
         now: float,
         part_path: PartPath,
     ) -> list[Lease]:
-        """Lease these pending mini-batches to the requesting worker (two statements for the bundle)."""
+        """Lease these pending mini-batches to the requesting worker (two statements for the bundle).
+
+        Tokens share one random part per bundle (a mini-batch appears once in a bundle, so index and
+        attempt keep them unique); the leases are built without validation: every field comes from
+        the store and the job's validated spec, and this runs once per mini-batch."""
         name, settings = spec.name, spec.settings
+        bundle = secrets.token_urlsafe(12)
         leases = []
         for idx, files, attempt in rows:
             leases.append(
-                Lease(
-                    token=f"{secrets.token_urlsafe(12)}.{idx}.{attempt}",
+                Lease.model_construct(
+                    token=f"{bundle}.{idx}.{attempt}",
                     job=name,
                     minibatch=idx,
                     attempt=attempt,
@@ -554,7 +587,104 @@ class Store:
             return whole[path] or part_ok(path, size)
 
         with self._txn() as db:
-            return [self._complete(db, done, now, holds, seen) for done in report]
+            return self._complete_bundle(db, report, now, holds, seen)
+
+    def _complete_bundle(
+        self,
+        db: sqlite3.Connection,
+        report: list[Completion],
+        now: float,
+        part_ok: PartCheck,
+        seen: set[tuple[str, str]],
+    ) -> list[bool]:
+        """Settle completions in order, the common case in a few statements.
+
+        Every attempt and mini-batch of the report is read in one query per table, and accepted
+        successes are written with one executemany per table (per attempt, that was four statements).
+        Anything else (an unknown or settled token, a stale attempt, a failure: it may requeue its
+        mini-batch or end the job, changing rows later completions are judged on) writes what was
+        gathered so far and settles the rest one by one, exactly as before."""
+        attempts = read_attempts(db, [done.token for done in report])
+        batches = read_batches(db, [(a.job, a.idx) for a in attempts.values()])
+        answers: list[bool] = []
+        batch_rows: list[tuple[object, ...]] = []
+        attempt_rows: list[tuple[object, ...]] = []
+        settled: set[object] = set()
+        for position, done in enumerate(report):
+            attempt = attempts.get(done.token)
+            verdict = None
+            if attempt is not None and attempt.outcome is None:
+                key = (attempt.job, attempt.idx)
+                batch = batches[key]
+                if (
+                    batch.state == "leased"
+                    and batch.token == done.token
+                    and done.outcome == "succeeded"
+                    and key not in settled
+                    and done.token not in settled
+                ):
+                    verdict = self._judge(self._spec(db, attempt.job), batch.part_path, done, part_ok)
+            if verdict is None or verdict[0] != "succeeded":
+                self._write_successes(db, batch_rows, attempt_rows)
+                answers.extend(self._complete(db, later, now, part_ok, seen) for later in report[position:])
+                return answers
+            assert attempt is not None
+            settled.update(((attempt.job, attempt.idx), done.token))
+            if (attempt.job, done.node) not in seen:
+                seen.add((attempt.job, done.node))
+                self._seen(db, attempt.job, done.node, now)
+            _, _, _, part, offset, length = verdict
+            batch_rows.append(
+                (
+                    done.node,
+                    done.process,
+                    done.elapsed_s,
+                    done.rows,
+                    part,
+                    offset,
+                    length,
+                    attempt.job,
+                    attempt.idx,
+                )
+            )
+            attempt_rows.append(_attempt_values(done, now, "succeeded", accepted=True))
+            self._paced(attempt.job, done.elapsed_s)
+            answers.append(True)
+        self._write_successes(db, batch_rows, attempt_rows)
+        return answers
+
+    @staticmethod
+    def _write_successes(
+        db: sqlite3.Connection, batch_rows: list[tuple[object, ...]], attempt_rows: list[tuple[object, ...]]
+    ) -> None:
+        if batch_rows:
+            db.executemany(_SUCCEEDED, batch_rows)
+            db.executemany(_END_ATTEMPT, attempt_rows)
+            batch_rows.clear()
+            attempt_rows.clear()
+
+    def _paced(self, job: str, elapsed_s: float) -> None:
+        pace = self._pace.get(job)
+        self._pace[job] = elapsed_s if pace is None else 0.8 * pace + 0.2 * elapsed_s
+
+    @staticmethod
+    def _judge(
+        spec: JobSpec, part: str | None, done: Completion, part_ok: PartCheck
+    ) -> tuple[str, str | None, str | None, str | None, int, int | None]:
+        """(outcome, failure, error, part file, offset, length) of the current attempt's completion: a
+        success of append_row stands only if its rows are in a part file of this job that holds them."""
+        outcome, failure, error = done.outcome, done.failure, done.error
+        offset, length = 0, None
+        if outcome == "succeeded" and spec.settings.output_action == "append_row":
+            claim = _claimed_part(spec, part or "", done)
+            if isinstance(claim, str):
+                outcome, failure, error = "failed", "exception", claim
+            else:
+                part, offset, length = claim
+                if not part_ok(part, offset + (length or 0)):
+                    outcome, failure = "failed", "exception"
+                    error = f"the node reported success but its part file {part} is missing or short"
+        return outcome, failure, error, part, offset, length
 
     def _complete(
         self,
@@ -583,26 +713,14 @@ class Store:
             self._end_attempt(db, done, now, "refused", accepted=False)
             return False
         spec = self._spec(db, name)
-        outcome, failure, error = done.outcome, done.failure, done.error
-        offset, length = 0, None
-        if outcome == "succeeded" and spec.settings.output_action == "append_row":
-            claim = _claimed_part(spec, part, done)
-            if isinstance(claim, str):
-                outcome, failure, error = "failed", "exception", claim
-            else:
-                part, offset, length = claim
-                if not part_ok(part, offset + (length or 0)):
-                    outcome, failure = "failed", "exception"
-                    error = f"the node reported success but its part file {part} is missing or short"
+        outcome, failure, error, part, offset, length = self._judge(spec, part, done, part_ok)
         if outcome == "succeeded":
             db.execute(
-                "UPDATE minibatches SET state = 'succeeded', node = ?, process = ?, elapsed = ?, rows = ?,"
-                " part_path = ?, part_offset = ?, part_length = ? WHERE job = ? AND idx = ?",
+                _SUCCEEDED,
                 (done.node, done.process, done.elapsed_s, done.rows, part, offset, length, name, idx),
             )
             self._end_attempt(db, done, now, "succeeded", accepted=True)
-            pace = self._pace.get(name)
-            self._pace[name] = done.elapsed_s if pace is None else 0.8 * pace + 0.2 * done.elapsed_s
+            self._paced(name, done.elapsed_s)
             return True
         failures += 1
         next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
@@ -635,14 +753,8 @@ class Store:
         failure: str | None = None,
         error: str | None = None,
     ) -> None:
-        started, ended = None, now
-        if done.started_at is not None and done.started_at <= now:
-            # The node's own start and end of run(): bundled attempts share one lease time.
-            started, ended = done.started_at, min(now, done.started_at + done.elapsed_s)
         db.execute(
-            "UPDATE attempts SET outcome = ?, accepted = ?, started_at = COALESCE(?, started_at),"
-            " ended_at = ?, failure = ?, error = ?, elapsed = ?, rows = ? WHERE token = ?",
-            (outcome, int(accepted), started, ended, failure, error, done.elapsed_s, done.rows, done.token),
+            _END_ATTEMPT, _attempt_values(done, now, outcome, accepted=accepted, failure=failure, error=error)
         )
 
     def _count_failed_files(self, db: sqlite3.Connection, spec: JobSpec, nfiles: int, now: float) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import urllib.parse
 from typing import TypeVar
 
@@ -53,10 +55,13 @@ class ControllerClient:
         self._secret = secret
         self._timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
+        self._interrupted = False
 
     def lease(self, request: LeaseRequest) -> list[Lease]:
-        """A bundle of leases, or none when the controller has no work for this request (204)."""
-        status, body = self._post("/internal/lease", request)
+        """A bundle of leases, or none when the controller has no work for this request (204).
+
+        A request with `wait_s` may be held that long by the controller: it gets that much more time."""
+        status, body = self._post("/internal/lease", request, request.wait_s)
         if status == 204 or not body:
             return []
         return self._parse(Leases, body, "/internal/lease").leases
@@ -85,7 +90,19 @@ class ControllerClient:
             self._conn.close()
             self._conn = None
 
-    def _post(self, path: str, message: BaseModel) -> tuple[int, bytes]:
+    def interrupt(self) -> None:
+        """From another thread: end the request in flight (a lease waiting for work when the node stops).
+
+        It fails with ControllerUnavailable instead of being retried; the next request opens a fresh
+        connection."""
+        self._interrupted = True
+        conn = self._conn
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _post(self, path: str, message: BaseModel, extra_timeout_s: float = 0.0) -> tuple[int, bytes]:
         payload = message.model_dump_json().encode()
         headers = {
             "Content-Type": "application/json",
@@ -98,12 +115,18 @@ class ControllerClient:
         for _ in (0, 1):
             reused = self._conn is not None
             conn = self._connection()
+            conn.timeout = self._timeout_s + extra_timeout_s  # used when it connects
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
             try:
                 conn.request("POST", self._prefix + path, body=payload, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
             except (OSError, http.client.HTTPException) as error:
                 self.close()
+                if self._interrupted:
+                    self._interrupted = False
+                    raise ControllerUnavailable(f"POST {path}: interrupted (the node is stopping)") from error
                 if reused and not isinstance(error, TimeoutError):  # a hung controller: no second wait
                     continue
                 raise ControllerUnavailable(f"POST {path}: {type(error).__name__}: {error}") from error

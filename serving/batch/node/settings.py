@@ -7,7 +7,7 @@ import socket
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.batch.protocol import MAX_BUNDLE
+from serving.batch.protocol import MAX_BUNDLE, MAX_LEASE_WAIT_S
 from serving.scorer.settings import DEFAULT_APP_ROOT
 
 
@@ -40,9 +40,13 @@ class NodeSettings(BaseSettings):
     http_timeout_s: float = Field(10.0, gt=0, validation_alias=_env("MLE_BATCH_HTTP_TIMEOUT_S"))
     # Longest pause between two lease requests of an idle worker (the controller answers 204: no work).
     lease_poll_max_s: float = Field(1.0, gt=0, validation_alias=_env("MLE_BATCH_LEASE_POLL_MAX_S"))
+    # How long an idle worker's lease request waits in the controller for work (long polling; 0: poll).
+    lease_wait_s: float = Field(
+        10.0, ge=0, le=MAX_LEASE_WAIT_S, validation_alias=_env("MLE_BATCH_LEASE_WAIT_S")
+    )
     # Most mini-batches a worker takes in one lease (the controller sizes bundles from the job's pace;
     # 1 turns bundles off).
-    max_bundle: int = Field(64, ge=1, le=MAX_BUNDLE, validation_alias=_env("MLE_BATCH_MAX_BUNDLE"))
+    max_bundle: int = Field(128, ge=1, le=MAX_BUNDLE, validation_alias=_env("MLE_BATCH_MAX_BUNDLE"))
     log_level: str = Field("INFO", validation_alias=_env("MLE_BATCH_LOG_LEVEL"))
 
     @field_validator("controller_url")

@@ -14,7 +14,7 @@ from serving.batch.node.rows import name_files, remove_part, sync_parts
 from serving.batch.node.settings import NodeSettings
 from serving.batch.node.state import NodeState, Waker
 from serving.batch.node.worker import Outcome, WorkerConfig, decode_outcomes
-from serving.batch.protocol import Completion, FailureKind, Lease, LeaseRequest, Report
+from serving.batch.protocol import Completion, FailureKind, Lease, LeaseRequest, PartRange, Report
 
 log = logging.getLogger("mlendpoints.batch.node")
 
@@ -51,6 +51,7 @@ class Slot(threading.Thread):
         self.worker: WorkerProcess | None = None
         self._abandon_lock = threading.Lock()
         self._abandoned: set[str] = set()
+        self._waiting_for_work = False  # in a lease request the controller may hold (long polling)
         self._crashes = 0
         # Leases this slot holds and has not started: the next bundle, received with the previous
         # report (one round trip, not two), or what a lost worker left of its bundle.
@@ -81,22 +82,29 @@ class Slot(threading.Thread):
             if worker is None:
                 continue
             bundle, self._queue = self._queue, []
+            asked = time.monotonic()
+            request = self._lease_request(worker)
             try:
                 if not bundle:
-                    bundle = self.client.lease(self._lease_request(worker))
+                    self._waiting_for_work = request.wait_s > 0
+                    bundle = self.client.lease(request)
             except (ControllerUnavailable, ControllerRejected) as error:
                 log.warning("lease for %s: %s; retrying in %.1f s", worker.name, error, retry_pause)
                 self._pause(retry_pause)
                 retry_pause = min(_RETRY_MAX_S, retry_pause * 2)
                 continue
+            finally:
+                self._waiting_for_work = False
             retry_pause = _RETRY_MIN_S
             if not bundle:
                 if worker.job is not None:
                     log.info("job %s has no more work for %s: the process exits", worker.job, worker.name)
                     self._retire()
                     continue
-                self._pause(idle_pause)
-                idle_pause = min(self.settings.lease_poll_max_s, idle_pause * 2)
+                if time.monotonic() - asked < request.wait_s / 2:
+                    # Answered early (a controller that does not hold requests): poll with a pause.
+                    self._pause(idle_pause)
+                    idle_pause = min(self.settings.lease_poll_max_s, idle_pause * 2)
                 continue
             idle_pause = _IDLE_POLL_MIN_S
             if self.state.stopping.is_set():
@@ -108,13 +116,20 @@ class Slot(threading.Thread):
             self._serve(worker, bundle)
 
     def _lease_request(self, worker: WorkerProcess) -> LeaseRequest:
+        # Only a worker bound to no job waits for work; a bound one retires when its job has none.
         return LeaseRequest(
             node=self.settings.node_name,
             deployment=self.settings.deployment,
             process=worker.number,
             job=worker.job,
             max_minibatches=self.settings.max_bundle,
+            wait_s=self.settings.lease_wait_s if worker.job is None else 0.0,
         )
+
+    def stop_waiting(self) -> None:
+        """Called by the main thread when the node stops: a lease request waiting for work ends now."""
+        if self._waiting_for_work:
+            self.client.interrupt()
 
     def abandon(self, token: str) -> None:
         """Called by the heartbeat thread: the controller wants this token's work stopped."""
@@ -264,6 +279,25 @@ class Slot(threading.Thread):
             self._crashed()
         else:
             self._crashes = 0
+        if outcome.outcome == "succeeded" and outcome.failure is None:
+            # The common case, once per mini-batch: built from the worker's typed fields, not validated.
+            part = None
+            if outcome.part_path is not None:
+                part = PartRange.model_construct(
+                    path=outcome.part_path, offset=outcome.part_offset, length=outcome.part_length
+                )
+            return Completion.model_construct(
+                token=lease.token,
+                node=self.settings.node_name,
+                process=worker.number,
+                outcome="succeeded",
+                rows=outcome.rows,
+                elapsed_s=outcome.elapsed_s,
+                started_at=outcome.started_at or None,
+                failure=None,
+                error=None,
+                part=part,
+            )
         # Validated, not cast: a failure kind the protocol does not know is a bug worth seeing here.
         return Completion.model_validate(
             {

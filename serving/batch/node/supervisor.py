@@ -76,13 +76,18 @@ class Node:
                 signal.Signals(signum).name,
                 self.settings.graceful_timeout_s,
             )
-        self.state.stop(self.settings.graceful_timeout_s)
+        self._stop()
 
     def _check_idle(self) -> None:
         limit = self.settings.idle_exit_s
         if limit is not None and self.state.idle_for() >= limit:
             log.info("no work for %.0f s (MLE_BATCH_IDLE_EXIT_S): stopping", limit)
-            self.state.stop(self.settings.graceful_timeout_s)
+            self._stop()
+
+    def _stop(self) -> None:
+        self.state.stop(self.settings.graceful_timeout_s)
+        for slot in self.slots:
+            slot.stop_waiting()
 
     def _drain(self) -> None:
         """Slots finish or abandon their leases (the controller re-queues what is not completed)."""

@@ -46,6 +46,10 @@ class FakeController:
         self.reports: list[Report] = []
         # Most leases of one job handed in one answer (also capped by the request's max_minibatches).
         self.bundle = 1
+        # Hold lease requests that ask to wait (wait_s) while there is nothing queued, as the real
+        # controller does; off by default, so most tests see an answer at once.
+        self.hold = False
+        self.holding = 0
         self.to_abandon: set[str] = set()
         self.accept: Callable[[Completion], bool] = lambda _: True
         # Answer every request with this status (a controller that is up but failing), when set.
@@ -127,6 +131,11 @@ class FakeController:
         """The first queued lease the request may take, and after it more of the same job, in order."""
         with self._lock:
             self.lease_requests.append(request)
+            if self.hold and request.wait_s > 0:
+                self.holding += 1
+                self._lock.notify_all()
+                self._lock.wait_for(lambda: bool(self._queue), request.wait_s)
+                self.holding -= 1
             handed: list[Lease] = []
             for lease in list(self._queue):
                 if len(handed) >= min(self.bundle, request.max_minibatches):

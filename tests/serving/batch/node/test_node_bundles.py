@@ -40,7 +40,7 @@ def test_a_bundle_runs_in_order_on_one_worker_and_is_reported_once(
     assert [c.token for c in report.completions] == [lease.token for lease in leases]
     assert report.next_lease is not None and report.next_lease.job == "job-b"
     first = controller.lease_requests[0]
-    assert first.max_minibatches == 64  # the node's default, MLE_BATCH_MAX_BUNDLE
+    assert first.max_minibatches == 128  # the node's default, MLE_BATCH_MAX_BUNDLE
 
 
 def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_new_worker(
