@@ -29,6 +29,10 @@ How a job runs (local target; Kubernetes runs the same processes as pods):
   worker, node or controller never loses or doubles rows: an attempt that is not accepted is never
   merged, and an accepted one is merged exactly once (the merge writes a temporary file and renames
   it).
+* Long polling: an idle worker's `LeaseRequest.wait_s` lets the controller hold the request until
+  work may be there (a job submitted, a failed try pending again, a lease expired; re-checked every
+  second for the rest), so a new job reaches every idle worker at once. A worker bound to a job never
+  waits: no work for it means its job is done with it.
 * Leases expire when their node stops heartbeating (node gone, preempted): the mini-batch goes
   back to pending without counting as a failed try. A worker that dies or times out while its node
   lives is reported by the node (`Completion` with `outcome="failed"`) and does count.
