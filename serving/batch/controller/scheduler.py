@@ -178,8 +178,9 @@ class Scheduler:
         job = self.store.job(name)
         spec, now = job.spec, self.clock()
         status, error = "Canceled", job.error
+        # Nothing changes a job's mini-batches once it is finalizing or canceled: read them once.
+        batches = self.store.minibatches(name)
         if job.status != "Canceled":
-            batches = self.store.minibatches(name)
             failed = [b for b in batches if b.state == "failed"]
             status = "Failed" if job.error else "Completed"
             if not job.error and len(failed) == len(batches):
@@ -198,9 +199,7 @@ class Scheduler:
                 error = failure_summary((error or "").strip(), failed)
         final = dataclasses.replace(job, status=status, error=error, ended_at=job.ended_at or now)
         try:
-            self.logs.final(
-                final, self.store.counts(name), self.store.minibatches(name), self.store.attempts(name), now
-            )
+            self.logs.final(final, self.store.counts(name), batches, self.store.attempts(name), now)
         except OSError as exc:
             log.error("job %s: its logs could not be written: %s", name, exc)
         self.store.finish(name, status, error, now)
