@@ -30,10 +30,6 @@ def threshold_exceeded(failed_files: int, error_threshold: int) -> bool:
 # round trips, their SQLite transactions and the disk flush are a small share of it, short enough that
 # a worker lost mid-bundle redoes little and progress moves often.
 BUNDLE_TARGET_S = 0.5
-# At a job's end a half share shrinks to one mini-batch, a round trip each (for 2 ms mini-batches the
-# last 60 took 25 round trips): short ones still travel this many seconds' worth together, so the
-# workers' last bundles end at most about that far apart.
-TAIL_BUNDLE_S = 0.025
 
 
 def bundle_size(asked: int, pace_s: float | None, pending: int, workers: int) -> int:
@@ -42,13 +38,10 @@ def bundle_size(asked: int, pace_s: float | None, pending: int, workers: int) ->
     `pace_s` is the job's recent run() time per mini-batch (None before any succeeded): one at a
     time until the job's pace is known, then as many as fill BUNDLE_TARGET_S, but never more than a
     half share of what is pending per worker (`workers` = instance_count x processes per node), so the
-    end of a job is not left to one worker while the others idle, and never less than TAIL_BUNDLE_S
-    of them while that many are pending.
+    end of a job is not left to one worker while the others idle.
     """
     if pace_s is None or asked <= 1:
         return 1
-    pace_s = max(pace_s, 1e-6)
-    by_time = int(BUNDLE_TARGET_S / pace_s + 1e-9)  # 0.5 / 0.05 must be 10, not 9.99
+    by_time = int(BUNDLE_TARGET_S / max(pace_s, 1e-6) + 1e-9)  # 0.5 / 0.05 must be 10, not 9.99
     fair = pending // (2 * max(1, workers))
-    tail = int(TAIL_BUNDLE_S / pace_s + 1e-9)
-    return max(1, min(asked, by_time, pending, max(fair, tail)))
+    return max(1, min(asked, by_time, fair))

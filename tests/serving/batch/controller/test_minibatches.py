@@ -55,8 +55,6 @@ def test_error_threshold_counts_failed_files_over_the_job(
         (64, 0.0025, 5000, 4, 64),  # the node's limit
         (64, 0.072, 100, 2, 6),  # 0.5 s of 72 ms mini-batches
         (64, 0.072, 7, 2, 1),  # the job's end: a half share of 7 over 2 workers is 1
-        (64, 0.0025, 20, 4, 10),  # ... but 2.5 ms mini-batches still go 25 ms' worth (10) at a time
-        (64, 0.0025, 6, 4, 6),  # ... or all that is left
         (64, 3.0, 500, 1, 1),  # mini-batches longer than the target: one at a time
     ],
 )
