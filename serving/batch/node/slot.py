@@ -101,8 +101,9 @@ class Slot(threading.Thread):
                     log.info("job %s has no more work for %s: the process exits", worker.job, worker.name)
                     self._retire()
                     continue
-                if time.monotonic() - asked < request.wait_s / 2:
-                    # Answered early (a controller that does not hold requests): poll with a pause.
+                if request.wait_s == 0 or time.monotonic() - asked < request.wait_s / 2:
+                    # Polling (MLE_BATCH_LEASE_WAIT_S=0), or answered early (a controller that does not
+                    # hold requests): ask again after a pause that grows while there is no work.
                     self._pause(idle_pause)
                     idle_pause = min(self.settings.lease_poll_max_s, idle_pause * 2)
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,3 +48,16 @@ def test_sigterm_ends_a_held_lease_request_at_once(controller: FakeController, s
     # Without the interrupt the slot would still be waiting when the node gives up joining it.
     assert "did not stop in time" not in node.output
     assert "interrupted (the node is stopping)" in node.output
+
+
+def test_without_long_polling_an_idle_worker_polls_with_a_pause(
+    controller: FakeController, start_node: Start
+) -> None:
+    node = start_node(MLE_BATCH_LEASE_WAIT_S="0", MLE_BATCH_LEASE_POLL_MAX_S="0.2")
+    controller.wait_until(lambda: len(controller.lease_requests) >= 3, what="three lease requests")
+    time.sleep(1.0)
+    # Backing off from 0.1 s to 0.2 s, one second holds a handful of requests; a loop without a
+    # pause sends thousands.
+    assert len(controller.lease_requests) < 20
+    assert all(request.wait_s == 0 for request in controller.lease_requests)
+    assert node.stop(signal.SIGTERM) == 0
