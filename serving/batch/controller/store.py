@@ -609,7 +609,8 @@ class Store:
         answers: list[bool] = []
         batch_rows: list[tuple[object, ...]] = []
         attempt_rows: list[tuple[object, ...]] = []
-        settled: set[object] = set()
+        settled_tokens: set[str] = set()
+        settled_batches: set[tuple[str, int]] = set()
         for position, done in enumerate(report):
             attempt = attempts.get(done.token)
             verdict = None
@@ -620,8 +621,8 @@ class Store:
                     batch.state == "leased"
                     and batch.token == done.token
                     and done.outcome == "succeeded"
-                    and key not in settled
-                    and done.token not in settled
+                    and key not in settled_batches
+                    and done.token not in settled_tokens
                 ):
                     verdict = self._judge(self._spec(db, attempt.job), batch.part_path, done, part_ok)
             if verdict is None or verdict[0] != "succeeded":
@@ -629,7 +630,8 @@ class Store:
                 answers.extend(self._complete(db, later, now, part_ok, seen) for later in report[position:])
                 return answers
             assert attempt is not None
-            settled.update(((attempt.job, attempt.idx), done.token))
+            settled_batches.add((attempt.job, attempt.idx))
+            settled_tokens.add(done.token)
             if (attempt.job, done.node) not in seen:
                 seen.add((attempt.job, done.node))
                 self._seen(db, attempt.job, done.node, now)
@@ -710,7 +712,7 @@ class Store:
             (name, idx),
         ).fetchone()
         if state != "leased" or token != done.token:
-            self._end_attempt(db, done, now, "refused", accepted=False)
+            db.execute(_END_ATTEMPT, _attempt_values(done, now, "refused", accepted=False))
             return False
         spec = self._spec(db, name)
         outcome, failure, error, part, offset, length = self._judge(spec, part, done, part_ok)
@@ -719,7 +721,7 @@ class Store:
                 _SUCCEEDED,
                 (done.node, done.process, done.elapsed_s, done.rows, part, offset, length, name, idx),
             )
-            self._end_attempt(db, done, now, "succeeded", accepted=True)
+            db.execute(_END_ATTEMPT, _attempt_values(done, now, "succeeded", accepted=True))
             self._paced(name, done.elapsed_s)
             return True
         failures += 1
@@ -729,7 +731,9 @@ class Store:
             " failures = ?, failure = ?, last_error = ?, elapsed = ? WHERE job = ? AND idx = ?",
             (next_state, next_state, failures, failure, error, done.elapsed_s, name, idx),
         )
-        self._end_attempt(db, done, now, "failed", accepted=True, failure=failure, error=error)
+        db.execute(
+            _END_ATTEMPT, _attempt_values(done, now, "failed", accepted=True, failure=failure, error=error)
+        )
         if next_state == "failed":
             self._count_failed_files(db, spec, nfiles, now)
         return True
@@ -740,21 +744,6 @@ class Store:
             "INSERT INTO job_nodes (job, node, last_seen) VALUES (?, ?, ?)"
             " ON CONFLICT (job, node) DO UPDATE SET last_seen = excluded.last_seen",
             (job, node, now),
-        )
-
-    def _end_attempt(
-        self,
-        db: sqlite3.Connection,
-        done: Completion,
-        now: float,
-        outcome: str,
-        *,
-        accepted: bool,
-        failure: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        db.execute(
-            _END_ATTEMPT, _attempt_values(done, now, outcome, accepted=accepted, failure=failure, error=error)
         )
 
     def _count_failed_files(self, db: sqlite3.Connection, spec: JobSpec, nfiles: int, now: float) -> None:

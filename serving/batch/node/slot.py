@@ -82,28 +82,22 @@ class Slot(threading.Thread):
             if worker is None:
                 continue
             bundle, self._queue = self._queue, []
-            asked = time.monotonic()
-            request = self._lease_request(worker)
+            pause_if_empty = True
             try:
                 if not bundle:
-                    self._waiting_for_work = request.wait_s > 0
-                    bundle = self.client.lease(request)
+                    bundle, pause_if_empty = self._ask(worker)
             except (ControllerUnavailable, ControllerRejected) as error:
                 log.warning("lease for %s: %s; retrying in %.1f s", worker.name, error, retry_pause)
                 self._pause(retry_pause)
                 retry_pause = min(_RETRY_MAX_S, retry_pause * 2)
                 continue
-            finally:
-                self._waiting_for_work = False
             retry_pause = _RETRY_MIN_S
             if not bundle:
                 if worker.job is not None:
                     log.info("job %s has no more work for %s: the process exits", worker.job, worker.name)
                     self._retire()
                     continue
-                if request.wait_s == 0 or time.monotonic() - asked < request.wait_s / 2:
-                    # Polling (MLE_BATCH_LEASE_WAIT_S=0), or answered early (a controller that does not
-                    # hold requests): ask again after a pause that grows while there is no work.
+                if pause_if_empty:
                     self._pause(idle_pause)
                     idle_pause = min(self.settings.lease_poll_max_s, idle_pause * 2)
                 continue
@@ -115,6 +109,19 @@ class Slot(threading.Thread):
                     log.info("node stopping: lease %s (job %s) left unstarted", lease.token, lease.job)
                 return
             self._serve(worker, bundle)
+
+    def _ask(self, worker: WorkerProcess) -> tuple[list[Lease], bool]:
+        """A bundle from the controller, and whether an empty answer calls for a pause before asking
+        again: when polling (MLE_BATCH_LEASE_WAIT_S=0), or when the controller answered without holding
+        the request for its wait; a held request that ends empty is asked again at once."""
+        request = self._lease_request(worker)
+        asked = time.monotonic()
+        self._waiting_for_work = request.wait_s > 0
+        try:
+            bundle = self.client.lease(request)
+        finally:
+            self._waiting_for_work = False
+        return bundle, request.wait_s == 0 or time.monotonic() - asked < request.wait_s / 2
 
     def _lease_request(self, worker: WorkerProcess) -> LeaseRequest:
         # Only a worker bound to no job waits for work; a bound one retires when its job has none.
