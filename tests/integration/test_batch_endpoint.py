@@ -90,8 +90,12 @@ def client(stack: TempStack) -> BatchEndpointClient:
 
 
 def _containers(role: str) -> list[Any]:
+    # sparse: the list answer only. Without it docker-py inspects each listed container, and a node
+    # the agent removes in between (scale-down, what some tests wait for) raises NotFound.
     return docker.from_env().containers.list(
-        all=True, filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", f"io.mlendpoints.role={role}"]}
+        all=True,
+        sparse=True,
+        filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", f"io.mlendpoints.role={role}"]},
     )
 
 
@@ -198,7 +202,7 @@ def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:
     assert job["properties"]["status"] == "Completed"
     deadline = time.monotonic() + 90
     while [n for n in _containers("node") if n.status == "running"]:
-        assert time.monotonic() < deadline, [n.name for n in _containers("node")]
+        assert time.monotonic() < deadline, [n.attrs["Names"] for n in _containers("node")]
         time.sleep(1)
 
 
