@@ -56,7 +56,7 @@ class Controller:
 
     def stop(self) -> None:
         self.stopping.set()
-        self.scheduler.wake.set()
+        self.scheduler.hurry()
         self.scheduler.work.close()  # lease requests waiting for work answer now, before the store closes
         for server in self._servers:
             server.shutdown()

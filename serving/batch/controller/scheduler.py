@@ -66,6 +66,7 @@ class Scheduler:
         self.clock = clock
         self.logs = JobLogs()
         self.wake = threading.Event()
+        self._hurry = threading.Event()  # the next pass comes without the gap (see run)
         self.work = WorkSignal()
         self._lock = threading.Lock()
         self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
@@ -99,7 +100,10 @@ class Scheduler:
 
     def complete(self, report: Report) -> ReportAnswer:
         accepted = self.store.complete_all(report.completions, self.clock(), part_holds)
-        self.wake.set()
+        if report.completions and self.store.drained(report.completions[-1].token):
+            self.hurry()  # its job's last mini-batch: merged now, not after the gap between passes
+        else:
+            self.wake.set()
         if any(done.outcome == "failed" for done in report.completions):
             self.work.notify()  # a failed try may be pending again: waiting workers take it
         leases = [] if report.next_lease is None else self.lease(report.next_lease)
@@ -127,13 +131,21 @@ class Scheduler:
             if job.finalized and os.path.isdir(job.spec.parts_folder):
                 remove_parts(Path(job.spec.parts_folder))
 
+    def hurry(self) -> None:
+        """Run the next pass now, without the gap between passes: a job to merge, or stopping."""
+        self._hurry.set()
+        self.wake.set()
+
     def run(self, stop: threading.Event) -> None:
+        """Passes until `stop` is set (then call hurry): every tick_interval_s, on a wake-up sooner,
+        but at least MIN_PASS_GAP_S apart unless hurried."""
         while not stop.is_set():
             try:
                 self.tick()
             except Exception:  # the scheduler must outlive any one bad pass
                 log.exception("scheduler pass failed; trying again")
-            stop.wait(MIN_PASS_GAP_S)
+            self._hurry.wait(MIN_PASS_GAP_S)
+            self._hurry.clear()
             self.wake.wait(self.settings.tick_interval_s)
             self.wake.clear()
 

@@ -462,19 +462,23 @@ class Store:
                 }
                 if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
                     continue  # the job runs on instance_count nodes already (or did a moment ago)
-                rows = db.execute(
-                    f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
-                    " ORDER BY idx LIMIT ?",
+                # Counted on the index alone, up to where more pending would not change the share.
+                (pending,) = db.execute(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
+                    " LIMIT ?)",
                     (name, self._bundle_limit(spec, req)),
-                ).fetchall()
-                if not rows:
+                ).fetchone()
+                if not pending:
                     continue
                 settings = spec.settings
                 workers = settings.instance_count * settings.max_concurrency_per_instance
-                # The rows fetched are at most the bundle's limit; how many are pending beyond it
-                # does not matter once the fair share is at least that large.
-                size = bundle_size(req.max_minibatches, self._pace.get(name), len(rows), workers)
-                leases = self._hand(db, spec, req, rows[:size], now, part_path)
+                size = bundle_size(req.max_minibatches, self._pace.get(name), pending, workers)
+                rows = db.execute(
+                    f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
+                    " ORDER BY idx LIMIT ?",
+                    (name, size),
+                ).fetchall()
+                leases = self._hand(db, spec, req, rows, now, part_path)
                 db.execute(
                     "UPDATE jobs SET status = 'Running', started_at = ? WHERE name = ? AND status = 'Queued'",
                     (now, name),
@@ -484,12 +488,12 @@ class Store:
         return []
 
     def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
-        """Pending rows to read: enough for bundle_size's fair share to allow the largest bundle."""
+        """Pending mini-batches to count: enough for bundle_size's share to allow the largest bundle."""
         if req.max_minibatches <= 1 or spec.name not in self._pace:
             return 1
         settings = spec.settings
         workers = settings.instance_count * settings.max_concurrency_per_instance
-        return 2 * max(1, workers) * req.max_minibatches
+        return max(1, workers) * req.max_minibatches
 
     def _hand(
         self,
@@ -858,6 +862,16 @@ class Store:
                 " OR (status = 'Canceled' AND finalized = 0)) ORDER BY seq"
             ).fetchall()
         return [name for (name,) in rows]
+
+    def drained(self, token: str) -> bool:
+        """Whether the job of this attempt has no mini-batch pending or leased: the next pass settles it."""
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT NOT EXISTS (SELECT 1 FROM {_BY_STATE} WHERE state IN ('pending', 'leased')"
+                " AND job = (SELECT job FROM attempts WHERE token = ?))",
+                (token,),
+            ).fetchone()
+        return bool(row[0])
 
     def accepted_parts(self, name: str) -> list[AcceptedPart]:
         """The accepted rows of a job, in mini-batch order: what the merge concatenates."""

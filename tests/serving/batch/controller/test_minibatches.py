@@ -51,10 +51,11 @@ def test_error_threshold_counts_failed_files_over_the_job(
     [
         (64, None, 500, 4, 1),  # pace unknown: one at a time
         (1, 0.001, 500, 4, 1),  # the node turned bundles off
-        (64, 0.0025, 500, 4, 62),  # by time 200, a half share of 500 over 4 workers: 62
+        (128, 0.0025, 500, 4, 125),  # by time 200, a share of 500 over 4 workers: 125
         (64, 0.0025, 5000, 4, 64),  # the node's limit
         (64, 0.072, 100, 2, 6),  # 0.5 s of 72 ms mini-batches
-        (64, 0.072, 7, 2, 1),  # the job's end: a half share of 7 over 2 workers is 1
+        (64, 0.072, 7, 2, 3),  # the job's end: a share of 7 over 2 workers is 3
+        (64, 0.072, 3, 4, 1),  # fewer pending than workers: one each
         (64, 3.0, 500, 1, 1),  # mini-batches longer than the target: one at a time
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -160,12 +161,48 @@ def test_bundles_grow_with_the_jobs_pace_and_shrink_at_its_end(
         assert answer.accepted == [True] * len(leases)
         leases = answer.leases
     assert sum(sizes) == 60
-    # One until the pace is known, then 10 (by time), then a half share of what is left, down to one.
+    # One until the pace is known, then 10 (by time), then a worker's share of what is left, down to one.
     assert sizes[:3] == [1, 10, 10] and sizes[-1] == 1
     assert all(later <= earlier for earlier, later in itertools.pairwise(sizes[1:]))
     w.scheduler.tick()
     output = root / "workspaceblobstore" / "azureml" / job / "score" / "predictions.csv"
     assert len(output.read_text().splitlines()) == 60
+
+
+def test_a_job_s_last_completion_is_merged_without_waiting_out_the_gap_between_passes(
+    world: Callable[..., World], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Passes are kept MIN_PASS_GAP_S apart; the report that leaves a job nothing to run cuts the gap
+    # short, so the job ends when its work does. With a gap of a minute, only that can end it here.
+    monkeypatch.setattr(scheduler_module, "MIN_PASS_GAP_S", 60.0)
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 2)
+    job = w.invoke()
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, job=job)
+    (first,) = w.scheduler.lease(ask)
+    passes = threading.Semaphore(0)
+    tick = w.scheduler.tick
+
+    def counted_tick() -> None:
+        tick()
+        passes.release()
+
+    monkeypatch.setattr(w.scheduler, "tick", counted_tick)
+    stop = threading.Event()
+    loop = threading.Thread(target=w.scheduler.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        assert passes.acquire(timeout=10)  # the first pass ran: the loop now waits out the gap
+        answer = w.scheduler.complete(Report(completions=[_succeed(first)], next_lease=ask))
+        (second,) = answer.leases
+        w.scheduler.complete(Report(completions=[_succeed(second)]))  # the job's last mini-batch
+        assert passes.acquire(timeout=10)
+        assert w.store.job(job).status == "Completed"
+    finally:
+        stop.set()
+        w.scheduler.hurry()
+        loop.join(30)
+    assert not loop.is_alive()  # stopping does not wait out the gap either
 
 
 def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(

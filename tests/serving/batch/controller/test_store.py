@@ -132,6 +132,18 @@ def test_failures_retry_up_to_max_retries_then_the_mini_batch_fails(store: Store
     assert _lease(store).minibatch == 1
 
 
+def test_a_job_is_drained_once_nothing_is_pending_or_leased(store: Store) -> None:
+    store.create_job(_spec(), [["a"], ["b"]], now=0)
+    first, second = _lease(store), _lease(store)
+    assert store.complete(_ok(first), 1, always) is True
+    assert store.drained(first.token) is False  # the second is still leased
+    assert store.complete(_failed(second), 1, always) is True
+    assert store.drained(second.token) is False  # its failed try is pending again (max_retries 1)
+    retry = _lease(store)
+    assert store.complete(_failed(retry), 2, always) is True
+    assert store.drained(retry.token) is True  # out of retries: failed, nothing left to run
+
+
 def test_exceeding_the_error_threshold_abandons_the_rest(store: Store) -> None:
     store.create_job(
         _spec(error_threshold=1, retry_settings={"max_retries": 0}), [["a", "b"], ["c"], ["d"]], now=0
@@ -264,7 +276,7 @@ def test_a_report_settles_in_order_when_a_failure_ends_the_job_midway(store: Sto
     (first,) = store.lease(ask, 0, part_path)
     assert store.complete_all([_ok(first).model_copy(update={"elapsed_s": 0.001})], 1, always) == [True]
     bundle = store.lease(ask, 1, part_path)
-    assert [lease.minibatch for lease in bundle] == [1, 2, 3, 4, 5]  # a half share of the 11 pending
+    assert [lease.minibatch for lease in bundle] == list(range(1, 9))  # the node asked for 8 at most
     report = [_ok(bundle[0]), _ok(bundle[1]), _failed(bundle[2]), _ok(bundle[3]), _ok(bundle[0])]
     assert store.complete_all(report, 2, always) == [True, True, True, False, True]
     states = [b.state for b in store.minibatches("job-1")]
