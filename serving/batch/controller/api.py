@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from serving.batch.controller.auth import authenticate
 from serving.batch.controller.config import ConfigWatcher
+from serving.batch.controller.counts_cache import CountsCache
 from serving.batch.controller.datastores import Datastores
 from serving.batch.controller.errors import BadRequest, ControllerError, NotFound, Unauthorized
 from serving.batch.controller.invoke import parse_invoke
@@ -150,6 +151,7 @@ class PublicApp:
             settings,
             clock,
         )
+        self.counts = CountsCache(store)
         self.handle = _guarded(self._route)
 
     def __call__(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -186,7 +188,7 @@ class PublicApp:
 
     def _resource(self, job: JobRow) -> dict[str, Any]:
         steps = self.scheduler.pipelines.steps.steps(job.spec.name) if job.spec.pipeline is not None else None
-        return job_resource(job, self.store.counts(job.spec.name), steps)
+        return job_resource(job, self.counts.counts(job), steps)
 
     def invoke(self, config: ControllerConfig, headers: Mapping[str, str], body: bytes) -> Response:
         deployment = pick_deployment(config, headers.get(DEPLOYMENT_HEADER))

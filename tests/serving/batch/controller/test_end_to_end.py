@@ -69,7 +69,7 @@ def test_a_job_runs_on_several_nodes_and_every_row_lands_once(controller: Contro
     logs = root / "workspaceblobstore" / "azureml" / name / "logs"
     report = (logs / "sys" / "job_report" / "processed_mini-batches.csv").read_text().splitlines()
     assert len(report) == 1 + 29 + 8
-    # Once the job's pace was known, nodes took bundles (up to a half share of what was pending each).
+    # Once the job's pace was known, nodes took bundles (up to a worker's share of what was pending).
     sizes = [size for node in nodes for size in node.bundles]
     assert sizes[:3] == [1, 1, 1] or 1 in sizes  # one at a time before the pace is known
     assert max(sizes) > 1 and max(sizes) <= 4
