@@ -567,7 +567,7 @@ def main() -> int:
         "in-run = median attempt elapsed minus its driver CPU (rows, part file, waiting for a core); "
         "total = (min(W, cores) x job seconds "
         "- driver CPU) / mini-batches, everything that is not the driver; CPU ms/mb = CPU of the controller "
-        "container (it also answers this bench's status polls, 4/s, and its health probe, every 10 s) and "
+        "container (it also answers this bench's status polls, 2/s, and its health probe, every 10 s) and "
         "of the job's node containers minus the driver's own (supervisor, worker runtime, part files, the "
         "next job's worker start-up), per mini-batch; queued = job created -> first "
         "lease; lease->1st run() = worker imports the driver and calls init(); run()s = first run() -> "

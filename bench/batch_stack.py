@@ -27,6 +27,7 @@ from paths import CACHE, REPO
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from components.batch_progress import POLL_INTERVAL_S
 from serving.batch.protocol import DATASTORES_ROOT, DEFAULT_DATASTORE
 from serving.router.tokens import issue_token
 from tests.integration.pulumi_stack import TempStack
@@ -273,7 +274,11 @@ class JobsClient:
         result: dict[str, Any] = self._call("GET", f"{self.uri}/{name}")
         return result
 
-    def wait(self, name: str, invoked_at: float, timeout_s: float = 600.0, poll_s: float = 0.25) -> JobResult:
+    def wait(
+        self, name: str, invoked_at: float, timeout_s: float = 600.0, poll_s: float = POLL_INTERVAL_S
+    ) -> JobResult:
+        # Polled as often as `mle batch invoke --wait` polls: the job's times come from the controller,
+        # and each poll is CPU the job's nodes share the machine with.
         deadline = time.monotonic() + timeout_s
         while True:
             job = self.get(name)
