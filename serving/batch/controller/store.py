@@ -23,7 +23,13 @@ from typing import Any
 
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
-from serving.batch.controller.minibatches import after_failure, bundle_size, threshold_exceeded
+from serving.batch.controller.minibatches import (
+    BUNDLE_TARGET_S,
+    CARRIED_TARGET_S,
+    after_failure,
+    bundle_size,
+    threshold_exceeded,
+)
 from serving.batch.controller.scaling import JobDemand
 from serving.batch.controller.store_reads import read_attempts, read_batches
 from serving.batch.protocol import LEASE_EXPIRY_S, Completion, Lease, LeaseRequest
@@ -256,8 +262,10 @@ class Store:
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
         # Job -> moving average of run() seconds per succeeded mini-batch (bundle sizes; not durable:
-        # after a restart bundles start at one mini-batch again until the pace is measured).
+        # after a restart bundles start at one mini-batch again until the pace is measured), and
+        # deployment -> the last such average of its jobs (a new job's first bundles go by it).
         self._pace: dict[str, float] = {}
+        self._deployment_pace: dict[str, float] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -472,7 +480,8 @@ class Store:
                     continue
                 settings = spec.settings
                 workers = settings.instance_count * settings.max_concurrency_per_instance
-                size = bundle_size(req.max_minibatches, self._pace.get(name), pending, workers)
+                pace, target = self._pace_of(spec)
+                size = bundle_size(req.max_minibatches, pace, pending, workers, target)
                 rows = db.execute(
                     f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
                     " ORDER BY idx LIMIT ?",
@@ -487,9 +496,17 @@ class Store:
                 return leases
         return []
 
+    def _pace_of(self, spec: JobSpec) -> tuple[float | None, float]:
+        """The pace bundles go by and the work they should fill: the job's own, else (a smaller bundle)
+        its deployment's last job's, else none (one mini-batch at a time)."""
+        pace = self._pace.get(spec.name)
+        if pace is not None:
+            return pace, BUNDLE_TARGET_S
+        return self._deployment_pace.get(spec.deployment), CARRIED_TARGET_S
+
     def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
         """Pending mini-batches to count: enough for bundle_size's share to allow the largest bundle."""
-        if req.max_minibatches <= 1 or spec.name not in self._pace:
+        if req.max_minibatches <= 1 or self._pace_of(spec)[0] is None:
             return 1
         settings = spec.settings
         workers = settings.instance_count * settings.max_concurrency_per_instance
@@ -658,7 +675,7 @@ class Store:
                 )
             )
             attempt_rows.append(_attempt_values(done, now, "succeeded", accepted=True))
-            self._paced(attempt.job, done.elapsed_s)
+            self._paced(self._spec(db, attempt.job), done.elapsed_s)
             answers.append(True)
         self._write_successes(db, batch_rows, attempt_rows)
         return answers
@@ -673,9 +690,10 @@ class Store:
             batch_rows.clear()
             attempt_rows.clear()
 
-    def _paced(self, job: str, elapsed_s: float) -> None:
-        pace = self._pace.get(job)
-        self._pace[job] = elapsed_s if pace is None else 0.8 * pace + 0.2 * elapsed_s
+    def _paced(self, spec: JobSpec, elapsed_s: float) -> None:
+        pace = self._pace.get(spec.name)
+        pace = self._pace[spec.name] = elapsed_s if pace is None else 0.8 * pace + 0.2 * elapsed_s
+        self._deployment_pace[spec.deployment] = pace
 
     @staticmethod
     def _judge(
@@ -730,7 +748,7 @@ class Store:
                 (done.node, done.process, done.elapsed_s, done.rows, part, offset, length, name, idx),
             )
             db.execute(_END_ATTEMPT, _attempt_values(done, now, "succeeded", accepted=True))
-            self._paced(name, done.elapsed_s)
+            self._paced(spec, done.elapsed_s)
             return True
         failures += 1
         next_state = after_failure(failures, spec.settings.retry_settings.max_retries)

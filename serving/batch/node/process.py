@@ -16,15 +16,22 @@ from serving.batch.protocol import Lease, Leases
 _JOIN_S = 5.0
 # Workers are forked from the node's fork server, a single-threaded process that has imported this
 # module's worker side once (~250 ms of CPU a fresh interpreter spent per worker, i.e. per slot and
-# job). Forked from it, a worker inherits no lock or thread of the supervisor, as with spawn.
-_WORKER_MODULES = ["serving.batch.node.worker"]
+# job). Forked from it, a worker inherits no lock or thread of the supervisor, as with spawn. The
+# preload also holds every module that unpickling a WorkerProcess's process object needs (the shared
+# progress cells, the fork server's Popen): imported in each child, they cost every
+# worker of every job ~2 ms of CPU (tests/serving/batch/node/test_process.py checks the list).
+WORKER_MODULES = (
+    "serving.batch.node.worker",
+    "multiprocessing.sharedctypes",
+    "multiprocessing.popen_forkserver",
+)
 
 
 def start_fork_server() -> None:
     """Start the fork server now (with the supervisor's environment as it is): the first job's
     workers then start in milliseconds. Idempotent; WorkerProcess starts it too when needed."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_WORKER_MODULES)
+    context.set_forkserver_preload(list(WORKER_MODULES))
     forkserver.ensure_running()
 
 
@@ -33,7 +40,7 @@ class WorkerProcess:
 
     def __init__(self, config: WorkerConfig) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_WORKER_MODULES)
+        context.set_forkserver_preload(list(WORKER_MODULES))
         self.config = config
         self.number = config.process
         self.name = process_name(config.process)

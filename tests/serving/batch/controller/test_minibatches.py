@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from serving.batch.controller.minibatches import after_failure, bundle_size, split, threshold_exceeded
+from serving.batch.controller.minibatches import (
+    CARRIED_TARGET_S,
+    after_failure,
+    bundle_size,
+    split,
+    threshold_exceeded,
+)
 
 
 def test_split_keeps_order_and_makes_a_smaller_last_batch() -> None:
@@ -57,7 +63,16 @@ def test_error_threshold_counts_failed_files_over_the_job(
         (64, 0.072, 7, 2, 3),  # the job's end: a share of 7 over 2 workers is 3
         (64, 0.072, 3, 4, 1),  # fewer pending than workers: one each
         (64, 3.0, 500, 1, 1),  # mini-batches longer than the target: one at a time
+        (128, 0.002, 7, 4, 5),  # the job's end: a share of 1, but a bundle carries 10 ms of work
+        (128, 0.0035, 3, 4, 3),  # 10 ms of 3.5 ms mini-batches is 3 (the store hands what is pending)
+        (2, 0.002, 7, 4, 2),  # ... and never more than the node asked for
     ],
 )
 def test_bundle_size(asked: int, pace_s: float | None, pending: int, workers: int, expected: int) -> None:
     assert bundle_size(asked, pace_s, pending, workers) == expected
+
+
+def test_a_bundle_fills_the_target_it_is_given() -> None:
+    # A job's first bundles go by its deployment's last pace with a smaller target (CARRIED_TARGET_S).
+    assert bundle_size(128, 0.004, 500, 4, target_s=CARRIED_TARGET_S) == 25
+    assert bundle_size(128, 0.004, 500, 4) == 125

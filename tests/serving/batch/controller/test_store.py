@@ -266,6 +266,25 @@ def test_a_bundle_is_settled_in_one_transaction_and_a_stale_member_is_refused_al
     assert times[(2, 0)] == pytest.approx((50.1, 50.2)) and times[(8, 0)] == pytest.approx((50.7, 50.8))
 
 
+def test_a_new_job_s_first_bundles_go_by_its_deployment_s_last_pace(store: Store) -> None:
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=128)
+    store.create_job(_spec("job-1"), [[f"f{i}"] for i in range(2)], now=0)
+    (first,) = store.lease(ask, 0, part_path)
+    assert store.complete_all([_ok(first).model_copy(update={"elapsed_s": 0.004})], 1, always) == [True]
+    # The next job of the deployment starts with a bundle of CARRIED_TARGET_S (0.1 s) at 4 ms each ...
+    store.create_job(_spec("job-2"), [[f"g{i}"] for i in range(500)], now=2)
+    store.create_job(_spec("job-3", deployment="green"), [[f"h{i}"] for i in range(500)], now=2)
+    bundle = store.lease(ask.model_copy(update={"job": "job-2"}), 3, part_path)
+    assert [lease.minibatch for lease in bundle] == list(range(25))
+    # ... and another deployment's job, with no pace of its own, one mini-batch at a time.
+    green = ask.model_copy(update={"deployment": "green"})
+    assert [lease.minibatch for lease in store.lease(green, 3, part_path)] == [0]
+    # Once job-2's own pace is known, its bundles fill BUNDLE_TARGET_S (or a worker's share).
+    ran = [_ok(lease).model_copy(update={"elapsed_s": 0.004}) for lease in bundle]
+    assert store.complete_all(ran, 4, always) == [True] * 25
+    assert len(store.lease(ask.model_copy(update={"job": "job-2"}), 4, part_path)) == 125  # 0.5 s / 4 ms
+
+
 def test_a_report_settles_in_order_when_a_failure_ends_the_job_midway(store: Store) -> None:
     # Successes are written together, but a failure that exceeds error_threshold cancels the rest of
     # the job at its place in the report: a later success is refused, as if settled one by one.
