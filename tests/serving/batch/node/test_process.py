@@ -28,7 +28,7 @@ def _modules_a_worker_unpickles() -> set[str]:
     )
     process = context.Process(target=worker_main, args=(child, config, progress.cells), daemon=True)
     popen = popen_forkserver.Popen.__new__(popen_forkserver.Popen)
-    popen._fds = []  # what duplicate_for_child collects; nothing is launched
+    popen._fds = []  # type: ignore[attr-defined]  # duplicate_for_child collects them; nothing is launched
     buffer = io.BytesIO()
     mp_context.set_spawning_popen(popen)
     try:
