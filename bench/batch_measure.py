@@ -9,6 +9,7 @@ import os
 import statistics
 import subprocess
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,10 +227,14 @@ class Peak:
 
 
 class MemorySampler(threading.Thread):
-    """Every `interval_s`: the endpoint's containers (Docker API) and their cgroup memory (files);
-    cpu() reads their CPU counters on demand."""
+    """Every `interval_s`: the endpoint's containers' cgroup memory (files); cpu() reads their CPU
+    counters on demand.
 
-    def __init__(self, endpoint: str, interval_s: float = 0.5) -> None:
+    Which containers there are comes from the Docker API, asked by cpu() (before and after each job)
+    and by a sample when the list is older than `list_every_s`: not on every sample, since a list call
+    costs Docker's daemon and this process CPU that a short job on 2 cores shares with them."""
+
+    def __init__(self, endpoint: str, interval_s: float = 0.5, list_every_s: float = 5.0) -> None:
         super().__init__(name="memory-sampler", daemon=True)
         import docker  # the project venv's Docker SDK: one API call per sample, no CLI process
 
@@ -239,17 +244,22 @@ class MemorySampler(threading.Thread):
         self.peaks: dict[str, Peak] = {}
         self.finished = threading.Event()
         self.error: str | None = None
+        self.list_every_s = list_every_s
         self._lock = threading.Lock()  # one Docker API call at a time on the shared client
+        self._listed: list[dict] = []
+        self._listed_at = float("-inf")
 
-    def _containers(self) -> list[dict]:
+    def _containers(self, fresh: bool = True) -> list[dict]:
         with self._lock:
-            found: list[dict] = self.client.api.containers(
-                filters={"label": f"io.mlendpoints.endpoint={self.endpoint}"}
-            )
-        return found
+            if fresh or time.monotonic() - self._listed_at >= self.list_every_s:
+                self._listed = self.client.api.containers(
+                    filters={"label": f"io.mlendpoints.endpoint={self.endpoint}"}
+                )
+                self._listed_at = time.monotonic()
+            return list(self._listed)
 
     def sample(self) -> None:
-        for summary in self._containers():
+        for summary in self._containers(fresh=False):
             labels = summary.get("Labels") or {}
             folder = _cgroup_dir(summary["Id"])
             values = read_memory(folder) if folder else None
