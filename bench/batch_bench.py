@@ -432,8 +432,20 @@ def main() -> int:
         by_processes: dict[int, list[int]] = {}
         for n, p in grid:
             by_processes.setdefault(p, []).append(n)
+        used: list[str] = []  # deployments whose nodes may still be up
+
+        def quiet(deployment: str) -> None:
+            # The nodes of a deployment measured before stop after idle_time_before_scale_down: wait
+            # for that first, so no container stops on the 2 cores while a warm job is timed.
+            for other in used:
+                waited = stack.wait_no_nodes(other, timeout_s=args.idle + 90)
+                if waited > 0.5:
+                    print(f"  waited {waited:.0f} s for {other}'s idle scale-down", flush=True)
+            used[:] = [deployment]
+
         for p, nodes in sorted(by_processes.items()):
             nodes.sort(reverse=True)  # the first (cold) job starts every node the warm ones use
+            quiet(f"proc{p}")
             run = bench.job(synthetic, nodes[0], p, f"cold-proc{p}", warm=False)
             if run:
                 cold.append((f"proc{p} ({p} process(es) per node), first job, {nodes[0]} node(s)", run))
@@ -442,6 +454,7 @@ def main() -> int:
                     bench.job(synthetic, n, p, f"synthetic-w{n * p}")
         for case in cases[1:]:
             ((n, p),) = case.grid
+            quiet(case.deployment(p))
             run = bench.job(case, n, p, f"cold-{case.name}", warm=False)
             if run:
                 cold.append((f"{case.name}, first job, {n} node(s)", run))
