@@ -75,8 +75,16 @@ def render_rows(result: object) -> Rows:
             raise ResultError("exception", f"DataFrame.to_csv() returned {type(text).__name__}, not text")
         return Rows(text=_normalise_newlines(text), count=count)
     if isinstance(result, (list, tuple)) or _is_array(result):
-        elements = list(result)  # type: ignore[call-overload]
-        return Rows(text="".join(f"{element}\n" for element in elements), count=len(elements))
+        elements = result if isinstance(result, (list, tuple)) else list(result)  # type: ignore[call-overload]
+        if not elements:
+            return Rows(text="", count=0)
+        try:
+            # Strings, the common case: one join, ~10x quicker than formatting each element (per
+            # mini-batch of 150 rows ~15 us, a visible share of a 2 ms run()).
+            text = "\n".join(elements)
+        except TypeError:
+            text = "\n".join([f"{element}" for element in elements])
+        return Rows(text=text + "\n", count=len(elements))
     if result is None:
         raise ResultError(
             "exception",
