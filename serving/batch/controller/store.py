@@ -261,10 +261,14 @@ class Store:
         _add_missing_columns(self._db)
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
-        # Job -> moving average of run() seconds per succeeded mini-batch (bundle sizes; not durable:
-        # after a restart bundles start at one mini-batch again until the pace is measured), and
-        # deployment -> the last such average of its jobs (a new job's first bundles go by it).
-        self._pace: dict[str, float] = {}
+        # Job -> (run() seconds, mini-batches) of its successes so far: its pace is their mean, which
+        # sizes bundles. A mean over the whole job, not a moving average: a job's mini-batches can
+        # differ tenfold (the heart-classifier data has a 200-byte CSV beside 4 KB ones, sorted
+        # together), and a run of cheap ones dragged a moving average to a tenth of the real pace, so
+        # bundles came out ten times too long. Not durable: after a restart bundles start at one
+        # mini-batch until a pace is measured again. Deployment -> the mean of its last job's (a new
+        # job's first bundles go by it).
+        self._pace: dict[str, tuple[float, int]] = {}
         self._deployment_pace: dict[str, float] = {}
 
     def close(self) -> None:
@@ -499,9 +503,9 @@ class Store:
     def _pace_of(self, spec: JobSpec) -> tuple[float | None, float]:
         """The pace bundles go by and the work they should fill: the job's own, else (a smaller bundle)
         its deployment's last job's, else none (one mini-batch at a time)."""
-        pace = self._pace.get(spec.name)
-        if pace is not None:
-            return pace, BUNDLE_TARGET_S
+        ran = self._pace.get(spec.name)
+        if ran is not None:
+            return ran[0] / ran[1], BUNDLE_TARGET_S
         return self._deployment_pace.get(spec.deployment), CARRIED_TARGET_S
 
     def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
@@ -691,9 +695,9 @@ class Store:
             attempt_rows.clear()
 
     def _paced(self, spec: JobSpec, elapsed_s: float) -> None:
-        pace = self._pace.get(spec.name)
-        pace = self._pace[spec.name] = elapsed_s if pace is None else 0.8 * pace + 0.2 * elapsed_s
-        self._deployment_pace[spec.deployment] = pace
+        seconds, count = self._pace.get(spec.name, (0.0, 0))
+        self._pace[spec.name] = seconds + elapsed_s, count + 1
+        self._deployment_pace[spec.deployment] = (seconds + elapsed_s) / (count + 1)
 
     @staticmethod
     def _judge(

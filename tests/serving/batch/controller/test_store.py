@@ -285,6 +285,20 @@ def test_a_new_job_s_first_bundles_go_by_its_deployment_s_last_pace(store: Store
     assert len(store.lease(ask.model_copy(update={"job": "job-2"}), 4, part_path)) == 125  # 0.5 s / 4 ms
 
 
+def test_bundles_go_by_the_job_s_mean_pace_not_by_its_last_cheap_mini_batches(store: Store) -> None:
+    # 21 mini-batches of 20 ms, then 40 of 0.5 ms (a folder of small files): the mean is 7.2 ms, so
+    # 0.5 s of work is 69 of them; a moving average over the last ones said 0.5 ms, i.e. the node's 128.
+    store.create_job(_spec(), [[f"f{i}"] for i in range(300)], now=0)
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=20)
+    for elapsed in (0.02, 0.02, 0.0005, 0.0005):
+        held = store.lease(ask, 0, part_path)
+        done = [_ok(lease).model_copy(update={"elapsed_s": elapsed}) for lease in held]
+        assert all(store.complete_all(done, 1, always))
+    assert store.counts("job-1").minibatches["succeeded"] == 1 + 20 + 20 + 20  # the first one alone
+    bundle = store.lease(ask.model_copy(update={"max_minibatches": 128}), 2, part_path)
+    assert len(bundle) == int(0.5 / ((21 * 0.02 + 40 * 0.0005) / 61)) == 69
+
+
 def test_a_report_settles_in_order_when_a_failure_ends_the_job_midway(store: Store) -> None:
     # Successes are written together, but a failure that exceeds error_threshold cancels the rest of
     # the job at its place in the report: a later success is refused, as if settled one by one.
