@@ -85,15 +85,21 @@ def list_input_files(path: Path, kind: str, uri: str) -> list[str]:
         if path.is_file():
             raise BadRequest(f"input {uri!r} is a file; use JobInputType UriFile")
         raise BadRequest(f"input {uri!r} does not exist")
-    found: list[tuple[str, ...]] = []
-    for folder, dirs, files in os.walk(path, onerror=None):
+    # Sorted by path parts (a folder's files before a sibling folder whose name sorts after theirs),
+    # built with os.path: pathlib cost ~6 us a file, a visible share of POST /jobs on 10 000 files.
+    root = str(path)
+    found: list[tuple[tuple[str, ...], str]] = []
+    for folder, dirs, files in os.walk(root, onerror=None):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        relative = Path(folder).relative_to(path).parts
-        found.extend((*relative, name) for name in files if not name.startswith("."))
+        relative = os.path.relpath(folder, root)
+        parts = () if relative == "." else tuple(relative.split(os.sep))
+        found.extend(
+            ((*parts, name), os.path.join(folder, name)) for name in files if not name.startswith(".")
+        )
     if not found:
         raise BadRequest(f"input {uri!r} has no files (hidden files are skipped)")
     found.sort()
-    return [str(path.joinpath(*parts)) for parts in found]
+    return [full for _, full in found]
 
 
 def build_job(
