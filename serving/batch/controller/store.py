@@ -247,6 +247,10 @@ def _attempt_values(
     return (outcome, int(accepted), started, ended, failure, error, done.elapsed_s, done.rows, done.token)
 
 
+def _pace_key(spec: JobSpec) -> tuple[str, int]:
+    return spec.deployment, spec.settings.mini_batch_size
+
+
 class Store:
     """One SQLite connection shared by the HTTP threads and the scheduler, guarded by a lock."""
 
@@ -266,10 +270,11 @@ class Store:
         # differ tenfold (the heart-classifier data has a 200-byte CSV beside 4 KB ones, sorted
         # together), and a run of cheap ones dragged a moving average to a tenth of the real pace, so
         # bundles came out ten times too long. Not durable: after a restart bundles start at one
-        # mini-batch until a pace is measured again. Deployment -> the mean of its last job's (a new
-        # job's first bundles go by it).
+        # mini-batch until a pace is measured again. (Deployment, mini_batch_size) -> the mean of its
+        # last job's: a new job's first bundles go by it (a job that overrides mini_batch_size does
+        # not take the pace of mini-batches of another size).
         self._pace: dict[str, tuple[float, int]] = {}
-        self._deployment_pace: dict[str, float] = {}
+        self._deployment_pace: dict[tuple[str, int], float] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -506,7 +511,7 @@ class Store:
         ran = self._pace.get(spec.name)
         if ran is not None:
             return ran[0] / ran[1], BUNDLE_TARGET_S
-        return self._deployment_pace.get(spec.deployment), CARRIED_TARGET_S
+        return self._deployment_pace.get(_pace_key(spec)), CARRIED_TARGET_S
 
     def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
         """Pending mini-batches to count: enough for bundle_size's share to allow the largest bundle."""
@@ -697,7 +702,7 @@ class Store:
     def _paced(self, spec: JobSpec, elapsed_s: float) -> None:
         seconds, count = self._pace.get(spec.name, (0.0, 0))
         self._pace[spec.name] = seconds + elapsed_s, count + 1
-        self._deployment_pace[spec.deployment] = (seconds + elapsed_s) / (count + 1)
+        self._deployment_pace[_pace_key(spec)] = (seconds + elapsed_s) / (count + 1)
 
     @staticmethod
     def _judge(

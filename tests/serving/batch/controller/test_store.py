@@ -276,9 +276,12 @@ def test_a_new_job_s_first_bundles_go_by_its_deployment_s_last_pace(store: Store
     store.create_job(_spec("job-3", deployment="green"), [[f"h{i}"] for i in range(500)], now=2)
     bundle = store.lease(ask.model_copy(update={"job": "job-2"}), 3, part_path)
     assert [lease.minibatch for lease in bundle] == list(range(25))
-    # ... and another deployment's job, with no pace of its own, one mini-batch at a time.
+    # ... and another deployment's job, with no pace of its own, one mini-batch at a time, as does a
+    # job of the same deployment with mini-batches of another size (mini_batch_size overridden).
     green = ask.model_copy(update={"deployment": "green"})
     assert [lease.minibatch for lease in store.lease(green, 3, part_path)] == [0]
+    store.create_job(_spec("job-4", mini_batch_size=5), [[f"k{i}"] for i in range(100)], now=2)
+    assert len(store.lease(ask.model_copy(update={"job": "job-4"}), 3, part_path)) == 1
     # Once job-2's own pace is known, its bundles fill BUNDLE_TARGET_S (or a worker's share).
     ran = [_ok(lease).model_copy(update={"elapsed_s": 0.004}) for lease in bundle]
     assert store.complete_all(ran, 4, always) == [True] * 25
