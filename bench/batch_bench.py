@@ -25,10 +25,12 @@ from batch_measure import (
     JobLogs,
     MemorySampler,
     Overheads,
+    Parallel,
     ceiling_in_image,
     loadavg,
     median,
     overheads,
+    parallel_in_image,
     read_job,
 )
 from batch_rayenv import RAY, ensure_ray, ray_command
@@ -68,6 +70,8 @@ class JobRun:
     # the driver's own (supervisor, worker processes' runtime, part files), from the containers' cgroups.
     controller_cpu_s: float | None
     node_cpu_s: float | None
+    # The parallel ideal measured just after the job (warm jobs): its workers as bare driver processes.
+    ideal: Parallel | None = None
 
     @property
     def files_per_s(self) -> float:
@@ -82,6 +86,16 @@ class JobRun:
         if self.ceiling is None:
             return None
         return self.files_per_s / (min(self.workers, cores) * self.ceiling)
+
+    def ideal_share(self, cores: int) -> float | None:
+        """The parallel ideal's files/s over min(workers, cores) x this job's ceiling."""
+        if self.ceiling is None or self.ideal is None:
+            return None
+        return self.ideal.files_per_s / (min(self.workers, cores) * self.ceiling)
+
+    def of_ideal(self) -> float | None:
+        """ours / the parallel ideal: what the runtime leaves of what the workers could do alone."""
+        return self.files_per_s / self.ideal.files_per_s if self.ideal is not None else None
 
     def phases(self) -> dict[str, float]:
         """Where the job's time went (seconds), from the controller's and the driver's clocks."""
@@ -113,6 +127,23 @@ class Bench:
         code, data = self.run_dir / "code", self.run_dir / "data"
         return ceiling_in_image(self.image, code, data, case.driver, case.folder, case.mini_batch_size, limit)
 
+    def parallel(self, case: Case, nodes: int, processes: int) -> Parallel | None:
+        code, data = self.run_dir / "code", self.run_dir / "data"
+        try:
+            ideal = parallel_in_image(
+                self.image, code, data, case.driver, case.folder, case.mini_batch_size, nodes, processes
+            )
+        except (RuntimeError, OSError, ValueError) as exc:
+            self.notes.append(f"parallel ideal of {case.name} at {nodes} x {processes} not measured: {exc}")
+            return None
+        if ideal.files != case.files or ideal.rows != case.rows:
+            self.notes.append(
+                f"parallel ideal of {case.name} discarded: {ideal.files} files and {ideal.rows} rows, "
+                f"not {case.files} and {case.rows}"
+            )
+            return None
+        return ideal
+
     def job(self, case: Case, nodes: int, processes: int, label: str, warm: bool = True) -> JobRun | None:
         """One job of `case` on `nodes` nodes of the deployment with `processes` per node."""
         assert self.client is not None
@@ -134,6 +165,7 @@ class Bench:
         time.sleep(self.args.settle)
         cpu_after = self.sampler.cpu() if self.sampler else None
         after = self.ceiling(case, self.args.ceiling_files) if warm else None
+        ideal = self.parallel(case, nodes, processes) if warm and not self.args.skip_ideal else None
         job_home = self.stack.default_store / "azureml" / name
         try:
             logs = read_job(job_home / "logs", self.run_dir / "data" / output / "predictions.csv")
@@ -166,6 +198,7 @@ class Bench:
             top,
             controller_cpu,
             node_cpu,
+            ideal,
         )
         if result.status != "Completed" or logs.files_out != case.files or logs.rows != case.rows:
             error = (result.resource["properties"].get("error") or {}).get("message", "")
@@ -176,9 +209,15 @@ class Bench:
         self.jobs.append(run)
         first = f"{run.first_run_s:.2f} s" if run.first_run_s is not None else "n/a"
         share = run.share(CORES)
+        of_ideal = run.of_ideal()
         print(
             f"  {label:<18} {result.status:<9} {run.files_per_s:6.0f} files/s in {result.seconds:5.2f} s"
             + (f" ({share:.2f} of min(W,cores) x ceiling {top:.0f})" if share and top else "")
+            + (
+                f", parallel ideal {ideal.files_per_s:.0f} (ours/ideal {of_ideal:.2f})"
+                if ideal is not None and of_ideal is not None
+                else ""
+            )
             + f", invoke->first run() {first}, load {loadavg()}",
             flush=True,
         )
@@ -270,6 +309,33 @@ def throughput_table(case: Case, bench: Bench, ray: dict[int, list[dict]]) -> li
     return lines
 
 
+def ideal_table(case: Case, bench: Bench) -> list[str]:
+    """The parallel ideal next to ours: how much of the gap to the goal is the machine, how much ours."""
+    lines = [
+        "parallel ideal (the job's N x P workers as bare driver processes in N containers of the node "
+        "image, each calling run() on every W-th mini-batch, no runtime; measured after each warm job):",
+        "work  N x P | ideal files/s  /min(W,cores).ceil | ours/ideal | latest process start",
+    ]
+    for n, p in case.grid:
+        runs = [
+            j
+            for j in bench.warm(case)
+            if j.workers == n * p and j.result.status == "Completed" and j.ideal is not None
+        ]
+        if not runs:
+            lines.append(f"w={n * p:<3} {n} x {p} | not measured")
+            continue
+        ideal = median([j.ideal.files_per_s for j in runs if j.ideal is not None])
+        share = median([s for j in runs if (s := j.ideal_share(CORES)) is not None])
+        of_ideal = median([r for j in runs if (r := j.of_ideal()) is not None])
+        late = max(j.ideal.late_s for j in runs if j.ideal is not None)
+        lines.append(
+            f"w={n * p:<3} {n} x {p} | {ideal:13.0f} {share:19.2f} | {of_ideal:10.2f} | "
+            f"{late * 1000:+.0f} ms after the agreed time"
+        )
+    return lines
+
+
 def overhead_table(case: Case, bench: Bench) -> list[str]:
     lines = [
         "work  N x P | gap ms/mb  in-run ms/mb  total ms/mb | CPU ms/mb: controller  node "
@@ -314,6 +380,9 @@ def main() -> int:
     )
     parser.add_argument("--heart-copies", type=int, default=250, help="copies of each heart CSV (0: skip)")
     parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument(
+        "--skip-ideal", action="store_true", help="no parallel ideal (bare driver processes) after each job"
+    )
     parser.add_argument("--job-timeout", type=float, default=300.0)
     parser.add_argument(
         "--settle", type=float, default=0.5, help="seconds after a job before its CPU is read"
@@ -521,6 +590,7 @@ def main() -> int:
         )
         print(f"Ray Data: {ray_notes.get(case.name, 'not run')}")
         print("\n".join(throughput_table(case, bench, ray_results.get(case.name, {}))))
+        print("\n".join(ideal_table(case, bench)))
         print(
             f"overhead per mini-batch and where a warm job's time goes (medians; {minibatches} mini-batches):"
         )

@@ -154,15 +154,45 @@ print(json.dumps({"files": len(files), "rows": rows, "seconds": seconds, "driver
                   "python": platform.python_version()}))
 """
 
+# The parallel ideal: a job's W workers with no runtime at all. Runs inside one container of the node
+# image per node; `parent` starts `count` processes there (worker indexes first..first+count-1 of
+# `workers`), each imports the driver and calls init(), waits for the shared start time (wall clock:
+# the containers start one after another), then calls run() on every workers-th mini-batch (worker k
+# takes mini-batches k, k+W, ...). Prints one JSON line per process {start, end, files, rows}.
+PARALLEL_SCRIPT = """\
+import importlib.util, json, os, subprocess, sys, time
+mode, driver, folder, batch, workers, first, count, start_at = sys.argv[1:9]
+batch, workers, first, count, start_at = int(batch), int(workers), int(first), int(count), float(start_at)
+if mode == "parent":
+    procs = [subprocess.Popen([sys.executable, __file__, "child", *sys.argv[2:6], str(first + i), "1",
+                               str(start_at)], stdout=subprocess.PIPE, text=True) for i in range(count)]
+    for proc in procs:
+        out = proc.communicate()[0]
+        print(out.strip().splitlines()[-1] if out.strip() else json.dumps({"error": proc.returncode}))
+    sys.exit(0)
+files = sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if not f.startswith("."))
+mine = [files[i:i + batch] for i in range(0, len(files), batch)][first::workers]
+spec = importlib.util.spec_from_file_location("bench_driver", driver)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module.init()
+while time.time() < start_at:
+    time.sleep(0.0005)
+start = time.time()
+rows = sum(len(module.run(mini_batch)) for mini_batch in mine)
+print(json.dumps({"start": start, "end": time.time(), "files": sum(map(len, mine)), "rows": rows}))
+"""
+
 
 def write_drivers(code: Path, loops: int, heart_rounds: int) -> tuple[Path, Path]:
-    """code/synthetic/bench_driver.py, code/heart/heart_driver.py and code/ceiling.py."""
+    """code/synthetic/bench_driver.py, code/heart/heart_driver.py, code/ceiling.py, code/parallel.py."""
     synthetic = code / "synthetic" / "bench_driver.py"
     heart = code / "heart" / "heart_driver.py"
     for path, text in (
         (synthetic, SYNTHETIC_DRIVER.format(loops=loops, mark=FIRST_RUN_MARK)),
         (heart, HEART_DRIVER.format(rounds=heart_rounds, mark=FIRST_RUN_MARK)),
         (code / "ceiling.py", CEILING_SCRIPT),
+        (code / "parallel.py", PARALLEL_SCRIPT),
     ):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -1,4 +1,5 @@
-"""What the batch bench reads back: job logs, outputs, container memory, the one-process ceiling."""
+"""What the batch bench reads back: job logs, outputs, container memory, the one-process ceiling and the
+parallel ideal."""
 
 from __future__ import annotations
 
@@ -50,6 +51,60 @@ def ceiling_in_image(
     ]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return _ceiling_from(out, f"node image {image}")
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """The parallel ideal: the job's workers as bare processes, nothing between their run() calls."""
+
+    files: int
+    rows: int
+    seconds: float  # first process's start -> last process's end
+    late_s: float  # how far after the agreed start the last process began (a container started late)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.seconds
+
+
+# Containers take ~0.5-1 s to start here; the processes wait for a start time this far ahead.
+_PARALLEL_LEAD_S = 3.0
+
+
+def parallel_in_image(
+    image: str, code: Path, data: Path, driver: str, folder: str, batch: int, nodes: int, processes: int
+) -> Parallel:
+    """`nodes` containers of the nodes' image with `processes` driver processes each, started together."""
+    start_at = time.time() + _PARALLEL_LEAD_S
+    workers = nodes * processes
+
+    def command(node: int) -> list[str]:
+        return [
+            "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
+            "-v", f"{code}:/bench/code:ro", "-v", f"{data}:/bench/data:ro", image,
+            "python", "/bench/code/parallel.py", "parent", f"/bench/code/{driver}", f"/bench/data/{folder}",
+            str(batch), str(workers), str(node * processes), str(processes), f"{start_at:.6f}",
+        ]  # fmt: skip
+
+    procs = [
+        subprocess.Popen(command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for node in range(nodes)
+    ]
+    lines = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"parallel.py exited {proc.returncode}: {err.strip()[-300:]}")
+        lines += [json.loads(line) for line in out.strip().splitlines()]
+    if any("error" in line for line in lines) or len(lines) != workers:
+        raise RuntimeError(f"parallel.py: a driver process failed: {lines}")
+    first = min(line["start"] for line in lines)
+    return Parallel(
+        files=sum(line["files"] for line in lines),
+        rows=sum(line["rows"] for line in lines),
+        seconds=max(line["end"] for line in lines) - first,
+        late_s=max(line["start"] for line in lines) - start_at,
+    )
 
 
 def ceiling_on_host(python: Path, code: Path, data: Path, driver: str, folder: str, batch: int) -> Ceiling:
