@@ -209,7 +209,7 @@ class PublicApp:
             os.makedirs(spec.output_folder, exist_ok=True)
         except OSError as exc:
             log.warning("job %s: cannot create the output folder %s: %s", name, spec.output_folder, exc)
-        self.scheduler.job_submitted()
+        self.scheduler.job_submitted(deployment.name, spec.settings.instance_count)
         log.info("job %s: %d files for deployment %s", name, len(files), deployment.name)
         return json_response(200, self._resource(self.store.job(name)))
 

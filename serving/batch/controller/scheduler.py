@@ -70,6 +70,8 @@ class Scheduler:
         self.work = WorkSignal()
         self._lock = threading.Lock()
         self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
+        # Deployment -> node -> its lease requests waiting for work now (idle workers, long polling).
+        self._waiting: dict[str, dict[str, int]] = {}
         self._scale_due = True
         self._last_scale = float("-inf")
         self._last_progress = float("-inf")
@@ -93,7 +95,23 @@ class Scheduler:
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            self.work.wait(seen, min(left, RECHECK_S))
+            self._count_waiting(request, +1)
+            try:
+                self.work.wait(seen, min(left, RECHECK_S))
+            finally:
+                self._count_waiting(request, -1)
+
+    def _count_waiting(self, request: LeaseRequest, step: int) -> None:
+        with self._lock:
+            nodes = self._waiting.setdefault(request.deployment, {})
+            nodes[request.node] = nodes.get(request.node, 0) + step
+            if nodes[request.node] <= 0:
+                del nodes[request.node]
+
+    def waiting_nodes(self, deployment: str) -> int:
+        """Nodes of the deployment with a worker waiting for work right now."""
+        with self._lock:
+            return len(self._waiting.get(deployment, {}))
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))
@@ -109,11 +127,15 @@ class Scheduler:
         leases = [] if report.next_lease is None else self.lease(report.next_lease)
         return ReportAnswer(accepted=accepted, leases=leases)
 
-    def job_submitted(self) -> None:
-        """A new job: ask for nodes now rather than at the next scaling interval."""
-        self._scale_due = True
-        self.wake.set()
+    def job_submitted(self, deployment: str, instance_count: int) -> None:
+        """A new job: waiting workers take it now; nodes are asked for now (not at the next scaling
+        interval) unless the job's instance_count nodes are up and waiting for work already. Then the
+        scaling pass would only ask the agent, and through it the Docker engine, what is running, on
+        the cores the job's first run() calls need (about 4 ms of CPU in three processes)."""
         self.work.notify()
+        if self.waiting_nodes(deployment) < instance_count:
+            self._scale_due = True
+            self.wake.set()
 
     # ------------------------------------------------------------------ the periodic pass
 

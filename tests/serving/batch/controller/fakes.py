@@ -15,6 +15,7 @@ class FakeAgent:
     failing: bool = False
     max_instances: int = 100
     started: int = 0
+    listed: int = 0  # nodes() calls (not in `calls`: scaling passes list the nodes every time)
 
     def _check(self) -> None:
         if self.failing:
@@ -22,6 +23,7 @@ class FakeAgent:
 
     def nodes(self) -> list[NodeInfo]:
         self._check()
+        self.listed += 1
         return list(self.nodes_by_name.values())
 
     def ensure(self, deployment: str, count: int) -> list[str]:

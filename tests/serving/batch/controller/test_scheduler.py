@@ -113,6 +113,42 @@ def test_a_job_gets_nodes_at_once_and_idle_nodes_go_after_the_idle_time(
     assert sorted(c[1] for c in agent.calls if c[0] == "remove") == ["blue-node-0", "blue-node-1"]
 
 
+def _wait_for_work(w: World, node: str, got: list[list[Lease]]) -> threading.Thread:
+    request = LeaseRequest(node=node, deployment="blue", process=0, wait_s=10)
+    thread = threading.Thread(target=lambda: got.append(w.scheduler.lease(request)), daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("waiting", [1, 2])
+def test_a_job_asks_for_nodes_at_once_unless_its_nodes_wait_for_work(
+    world: Callable[..., World], root: Path, waiting: int
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    agent.ensure("blue", 2)  # two nodes up, idle
+    w.scheduler.tick()  # the pass every scheduler starts with
+    write_inputs(root, 4)
+    got: list[list[Lease]] = []
+    threads = [_wait_for_work(w, f"blue-node-{i}", got) for i in range(waiting)]
+    while w.scheduler.waiting_nodes("blue") < waiting:
+        assert all(t.is_alive() for t in threads), "a lease request was answered instead of waiting"
+    listed, calls = agent.listed, list(agent.calls)
+    w.invoke()  # instance_count 2
+    for thread in threads:
+        thread.join(5)
+    assert [len(leases) for leases in got] == [1] * waiting  # the waiting workers took the job at once
+    w.scheduler.tick()  # the next pass, within tick_interval_s; the clock has not reached scale_interval_s
+    if waiting == 2:
+        # Its two nodes were waiting: no scaling pass (and no agent or Docker engine call) at its start.
+        assert (agent.listed, agent.calls) == (listed, calls)
+    else:
+        # One node short of instance_count: the scaling pass comes at once, as before (it finds both
+        # nodes running, so it asks for none).
+        assert (agent.listed, agent.calls) == (listed + 1, calls)
+    assert w.scheduler.waiting_nodes("blue") == 0
+
+
 def _succeed(lease: Lease, elapsed_s: float = 0.0) -> Completion:
     Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
     Path(lease.part_path).write_text("".join(r + "\n" for r in rows_for(lease.files)))
