@@ -66,15 +66,25 @@ def error_response(exc: ControllerError) -> Response:
     return json_response(exc.status, {"message": str(exc)})
 
 
-App = Callable[[str, str, Mapping[str, str], bytes], Response]
+# Whether the client that sent the request still has its connection open (the server's probe; apps
+# that hold a request for a while ask it before they act on the client's behalf).
+Connected = Callable[[], bool]
+App = Callable[[str, str, Mapping[str, str], bytes, Connected], Response]
+
+
+def connected_always() -> bool:
+    """The probe for callers without a connection (tests, in-process calls)."""
+    return True
 
 
 def _guarded(handle: App) -> App:
     """Errors become JSON answers; never a traceback in an answer."""
 
-    def app(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def app(
+        method: str, path: str, headers: Mapping[str, str], body: bytes, connected: Connected
+    ) -> Response:
         try:
-            return handle(method, path, headers, body)
+            return handle(method, path, headers, body, connected)
         except ControllerError as exc:
             return error_response(exc)
         except Exception:
@@ -154,10 +164,19 @@ class PublicApp:
         self.counts = CountsCache(store)
         self.handle = _guarded(self._route)
 
-    def __call__(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        return self.handle(method, path, headers, body)
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connected: Connected = connected_always,
+    ) -> Response:
+        return self.handle(method, path, headers, body, connected)
 
-    def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, _: Connected
+    ) -> Response:
         parts, query = _segments(path)
         applied = self.watcher.current
         if not parts:
@@ -222,10 +241,19 @@ class InternalApp:
         self._secret = settings.node_secret.get_secret_value().encode()
         self.handle = _guarded(self._route)
 
-    def __call__(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        return self.handle(method, path, headers, body)
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connected: Connected = connected_always,
+    ) -> Response:
+        return self.handle(method, path, headers, body, connected)
 
-    def _route(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, connected: Connected
+    ) -> Response:
         parts, _ = _segments(path)
         if not parts and method in ("GET", "HEAD"):
             return Response(200, b"Healthy", {"Content-Type": "text/plain"})
@@ -237,7 +265,7 @@ class InternalApp:
         if method != "POST":
             return json_response(405, {"message": f"{method} is not allowed here; use POST"})
         if parts[1] == "lease":
-            leases = self.scheduler.lease(_model(LeaseRequest, body))
+            leases = self.scheduler.lease(_model(LeaseRequest, body), connected)
             if not leases:
                 return Response(204)
             return model_response(Leases.model_construct(leases=leases))

@@ -70,8 +70,9 @@ class Scheduler:
         self.work = WorkSignal()
         self._lock = threading.Lock()
         self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
-        # Deployment -> node -> its lease requests waiting for work now (idle workers, long polling).
-        self._waiting: dict[str, dict[str, int]] = {}
+        # Lease requests waiting for work now (idle workers, long polling): (deployment, node, probe of
+        # the request's connection), one entry per request.
+        self._waiting: list[tuple[str, str, Callable[[], bool]]] = []
         self._scale_due = True
         self._last_scale = float("-inf")
         self._last_progress = float("-inf")
@@ -79,12 +80,17 @@ class Scheduler:
 
     # ------------------------------------------------------------------ node API
 
-    def lease(self, request: LeaseRequest) -> list[Lease]:
-        """A bundle for the worker; with `wait_s`, an idle worker's request waits for work that long."""
+    def lease(self, request: LeaseRequest, connected: Callable[[], bool] = lambda: True) -> list[Lease]:
+        """A bundle for the worker; with `wait_s`, an idle worker's request waits for work that long.
+
+        After each wait the request's connection is probed first: a node that stopped (scaled down,
+        killed) while its request waited would otherwise be handed the next job's first bundle, which
+        then waits for the lease expiry (and a job of instance_count 1 with it)."""
         deadline = time.monotonic() + request.wait_s
+        waited = False
         while True:
             seen = self.work.generation
-            if self.work.closed:
+            if self.work.closed or (waited and not connected()):
                 return []
             now = self.clock()
             leases = self.store.lease(request, now, part_path)
@@ -95,23 +101,22 @@ class Scheduler:
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
-            self._count_waiting(request, +1)
+            entry = (request.deployment, request.node, connected)
+            with self._lock:
+                self._waiting.append(entry)
             try:
                 self.work.wait(seen, min(left, RECHECK_S))
             finally:
-                self._count_waiting(request, -1)
-
-    def _count_waiting(self, request: LeaseRequest, step: int) -> None:
-        with self._lock:
-            nodes = self._waiting.setdefault(request.deployment, {})
-            nodes[request.node] = nodes.get(request.node, 0) + step
-            if nodes[request.node] <= 0:
-                del nodes[request.node]
+                with self._lock:
+                    self._waiting.remove(entry)
+            waited = True
 
     def waiting_nodes(self, deployment: str) -> int:
-        """Nodes of the deployment with a worker waiting for work right now."""
+        """Nodes of the deployment with a worker waiting for work right now (its connection still open:
+        a stopped node's request waits on until its next re-check)."""
         with self._lock:
-            return len(self._waiting.get(deployment, {}))
+            waiting = [(node, connected) for name, node, connected in self._waiting if name == deployment]
+        return len({node for node, connected in waiting if connected()})
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))

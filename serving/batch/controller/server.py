@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,7 +65,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self._send(self.server.app(self.command, self.path, headers, body))
+        self._send(self.server.app(self.command, self.path, headers, body, self._connected))
+
+    def _connected(self) -> bool:
+        """Whether the client still has its end of the connection open. A client waits for the answer
+        before it sends anything else, so anything to read here is its end closing (or data: open)."""
+        try:
+            data = self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # nothing to read: still open
+        except OSError:
+            return False  # reset
+        return bool(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
 
