@@ -313,7 +313,8 @@ def ideal_table(case: Case, bench: Bench) -> list[str]:
     """The parallel ideal next to ours: how much of the gap to the goal is the machine, how much ours."""
     lines = [
         "parallel ideal (the job's N x P workers as bare driver processes in N containers of the node "
-        "image, each calling run() on every W-th mini-batch, no runtime; measured after each warm job):",
+        "image, each claiming the next mini-batch from a shared counter file and calling run() on it, no "
+        "runtime; measured after each warm job):",
         "work  N x P | ideal files/s  /min(W,cores).ceil | ours/ideal | latest process start",
     ]
     for n, p in case.grid:

@@ -155,32 +155,45 @@ print(json.dumps({"files": len(files), "rows": rows, "seconds": seconds, "driver
 """
 
 # The parallel ideal: a job's W workers with no runtime at all. Runs inside one container of the node
-# image per node; `parent` starts `count` processes there (worker indexes first..first+count-1 of
-# `workers`), each imports the driver and calls init(), waits for the shared start time (wall clock:
-# the containers start one after another), then calls run() on every workers-th mini-batch (worker k
-# takes mini-batches k, k+W, ...). Prints one JSON line per process {start, end, files, rows}.
+# image per node; `parent` starts `count` processes there, each imports the driver and calls init(),
+# waits for the shared start time (wall clock: the containers start one after another), then claims
+# mini-batches one at a time from a counter file shared by all containers (flock, ~5 us a claim: a
+# worker that runs faster takes more, as our workers and Ray's actors do) and calls run() on each.
+# Prints one JSON line per process {start, end, files, rows}.
 PARALLEL_SCRIPT = """\
-import importlib.util, json, os, subprocess, sys, time
-mode, driver, folder, batch, workers, first, count, start_at = sys.argv[1:9]
-batch, workers, first, count, start_at = int(batch), int(workers), int(first), int(count), float(start_at)
+import fcntl, importlib.util, json, os, struct, subprocess, sys, time
+mode, driver, folder, batch, counter, count, start_at = sys.argv[1:8]
+batch, count, start_at = int(batch), int(count), float(start_at)
 if mode == "parent":
-    procs = [subprocess.Popen([sys.executable, __file__, "child", *sys.argv[2:6], str(first + i), "1",
-                               str(start_at)], stdout=subprocess.PIPE, text=True) for i in range(count)]
+    procs = [subprocess.Popen([sys.executable, __file__, "child", *sys.argv[2:]], stdout=subprocess.PIPE,
+                              text=True) for _ in range(count)]
     for proc in procs:
         out = proc.communicate()[0]
         print(out.strip().splitlines()[-1] if out.strip() else json.dumps({"error": proc.returncode}))
     sys.exit(0)
 files = sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if not f.startswith("."))
-mine = [files[i:i + batch] for i in range(0, len(files), batch)][first::workers]
+batches = [files[i:i + batch] for i in range(0, len(files), batch)]
 spec = importlib.util.spec_from_file_location("bench_driver", driver)
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 module.init()
+fd = os.open(counter, os.O_RDWR)
+def claim():
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        (index,) = struct.unpack("<q", os.pread(fd, 8, 0))
+        os.pwrite(fd, struct.pack("<q", index + 1), 0)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return index
 while time.time() < start_at:
     time.sleep(0.0005)
 start = time.time()
-rows = sum(len(module.run(mini_batch)) for mini_batch in mine)
-print(json.dumps({"start": start, "end": time.time(), "files": sum(map(len, mine)), "rows": rows}))
+done = rows = 0
+while (index := claim()) < len(batches):
+    rows += len(module.run(batches[index]))
+    done += len(batches[index])
+print(json.dumps({"start": start, "end": time.time(), "files": done, "rows": rows}))
 """
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -75,24 +76,30 @@ def parallel_in_image(
     image: str, code: Path, data: Path, driver: str, folder: str, batch: int, nodes: int, processes: int
 ) -> Parallel:
     """`nodes` containers of the nodes' image with `processes` driver processes each, started together."""
-    start_at = time.time() + _PARALLEL_LEAD_S
     workers = nodes * processes
+    with tempfile.TemporaryDirectory(prefix="bench-claims-") as claims:
+        counter = Path(claims) / "counter"
+        counter.write_bytes(bytes(8))  # the next mini-batch to claim: 0
+        os.chmod(claims, 0o777)
+        os.chmod(counter, 0o666)
+        start_at = time.time() + _PARALLEL_LEAD_S
 
-    def command(node: int) -> list[str]:
-        return [
-            "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
-            "-v", f"{code}:/bench/code:ro", "-v", f"{data}:/bench/data:ro", image,
-            "python", "/bench/code/parallel.py", "parent", f"/bench/code/{driver}", f"/bench/data/{folder}",
-            str(batch), str(workers), str(node * processes), str(processes), f"{start_at:.6f}",
-        ]  # fmt: skip
+        def command(node: int) -> list[str]:
+            return [
+                "docker", "run", "--rm", "--network", "none", "--user", f"{os.getuid()}:{os.getgid()}",
+                "-v", f"{code}:/bench/code:ro", "-v", f"{data}:/bench/data:ro",
+                "-v", f"{claims}:/bench/claims", image, "python", "/bench/code/parallel.py", "parent",
+                f"/bench/code/{driver}", f"/bench/data/{folder}", str(batch), "/bench/claims/counter",
+                str(processes), f"{start_at:.6f}",
+            ]  # fmt: skip
 
-    procs = [
-        subprocess.Popen(command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for node in range(nodes)
-    ]
+        procs = [
+            subprocess.Popen(command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for node in range(nodes)
+        ]
+        outputs = [proc.communicate() for proc in procs]
     lines = []
-    for proc in procs:
-        out, err = proc.communicate()
+    for proc, (out, err) in zip(procs, outputs, strict=True):
         if proc.returncode != 0:
             raise RuntimeError(f"parallel.py exited {proc.returncode}: {err.strip()[-300:]}")
         lines += [json.loads(line) for line in out.strip().splitlines()]
