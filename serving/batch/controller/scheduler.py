@@ -73,6 +73,11 @@ class Scheduler:
         # Lease requests waiting for work now (idle workers, long polling): (deployment, node, probe of
         # the request's connection), one entry per request.
         self._waiting: list[tuple[str, str, Callable[[], bool]]] = []
+        # Nodes a scaling pass is removing get no work. The gate is held from that check to the end of
+        # the lease's transaction, so a node marked under it either leased before (and is kept: it is
+        # busy) or leases nothing after.
+        self._lease_gate = threading.Lock()
+        self._draining: set[str] = set()
         self._scale_due = True
         self._last_scale = float("-inf")
         self._last_progress = float("-inf")
@@ -92,11 +97,15 @@ class Scheduler:
             seen = self.work.generation
             if self.work.closed or (waited and not connected()):
                 return []
-            now = self.clock()
-            leases = self.store.lease(request, now, part_path)
+            with self._lease_gate:
+                if request.node in self._draining:
+                    return []
+                now = self.clock()
+                leases = self.store.lease(request, now, part_path)
+                if leases:
+                    with self._lock:
+                        self._active[request.node] = now
             if leases:
-                with self._lock:
-                    self._active[request.node] = now
                 return leases
             left = deadline - time.monotonic()
             if left <= 0:
@@ -267,16 +276,30 @@ class Scheduler:
             views = [NodeView(n.name, n.name in busy, active[n.name]) for n in mine]
             spec = config.deployments.get(deployment)
             if spec is None:  # the deployment is gone: its idle nodes go too
-                self._apply(agent, deployment, None, [v.name for v in views if not v.busy], mine)
+                self._apply(agent, deployment, None, [v for v in views if not v.busy], mine)
                 continue
             desired = desired_nodes(
                 self.store.demand(deployment), spec.settings.max_concurrency_per_instance, spec.cluster
             )
             decision = decide(desired, spec.cluster, views, now)
-            self._apply(agent, deployment, decision.ensure, list(decision.remove), mine)
+            removing = set(decision.remove)
+            self._apply(agent, deployment, decision.ensure, [v for v in views if v.name in removing], mine)
+
+    def _take_out(self, node: NodeView) -> bool:
+        """Mark an idle node so it is handed no more work; False (and unmarked) when it took work since
+        the pass looked at it (a job came meanwhile): then it stays."""
+        with self._lease_gate:
+            self._draining.add(node.name)
+        with self._lock:
+            active_since = self._active.get(node.name, node.idle_since)
+        if active_since != node.idle_since or node.name in self.store.busy_nodes():
+            with self._lease_gate:
+                self._draining.discard(node.name)
+            return False
+        return True
 
     def _apply(
-        self, agent: Agent, deployment: str, ensure: int | None, remove: list[str], nodes: list[NodeInfo]
+        self, agent: Agent, deployment: str, ensure: int | None, remove: list[NodeView], nodes: list[NodeInfo]
     ) -> None:
         if ensure is not None:
             try:
@@ -293,11 +316,17 @@ class Scheduler:
                 )
             except AgentError as exc:
                 log.warning("deployment %s: could not get %d nodes: %s", deployment, ensure, exc)
-        for name in remove:
+        for node in remove:
+            name = node.name
+            if not self._take_out(node):
+                log.info("deployment %s: idle node %s took work meanwhile; it stays", deployment, name)
+                continue
             try:
                 agent.remove(name)
                 log.info("deployment %s: removed idle node %s", deployment, name)
             except AgentError as exc:
                 log.warning("deployment %s: could not remove node %s: %s", deployment, name, exc)
+            with self._lease_gate:  # gone (the agent stops it before answering), or kept: it may work
+                self._draining.discard(name)
             with self._lock:
                 self._active.pop(name, None)

@@ -149,6 +149,45 @@ def test_a_job_asks_for_nodes_at_once_unless_its_nodes_wait_for_work(
     assert w.scheduler.waiting_nodes("blue") == 0
 
 
+def test_an_idle_node_that_takes_work_while_a_pass_decides_to_remove_it_stays(
+    world: Callable[..., World], root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    agent.ensure("blue", 2)
+    w.scheduler.tick()  # both nodes idle from now
+    w.clock.now += 61  # past the cluster's idle_time_before_scale_down (60 s)
+    write_inputs(root, 4)
+    real_decide = scheduler_module.decide
+    taken: list[Lease] = []
+
+    def decide_while_a_job_comes(*args: Any, **kwargs: Any) -> Any:
+        decision = real_decide(*args, **kwargs)  # both nodes idle past the limit: both to be removed
+        if not taken:  # meanwhile a job comes and blue-node-0's idle worker leases its first mini-batch
+            w.invoke()
+            taken.extend(w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=0)))
+        return decision
+
+    removing: list[list[Lease]] = []
+    real_remove = agent.remove
+
+    def remove(name: str) -> None:  # a request of the node being removed gets no work
+        removing.append(w.scheduler.lease(LeaseRequest(node=name, deployment="blue", process=1)))
+        real_remove(name)
+
+    monkeypatch.setattr(scheduler_module, "decide", decide_while_a_job_comes)
+    monkeypatch.setattr(agent, "remove", remove)
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    assert [lease.minibatch for lease in taken] == [0]
+    assert [c for c in agent.calls if c[0] == "remove"] == [("remove", "blue-node-1")]
+    assert removing == [[]]
+    assert "blue-node-0" in agent.nodes_by_name and w.store.busy_nodes() == {"blue-node-0"}
+    # Kept, not marked: it takes the job's next mini-batch as usual.
+    (after,) = w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=1))
+    assert after.minibatch == 1
+
+
 def _succeed(lease: Lease, elapsed_s: float = 0.0) -> Completion:
     Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
     Path(lease.part_path).write_text("".join(r + "\n" for r in rows_for(lease.files)))
