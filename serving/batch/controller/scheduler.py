@@ -122,10 +122,12 @@ class Scheduler:
 
     def waiting_nodes(self, deployment: str) -> int:
         """Nodes of the deployment with a worker waiting for work right now (its connection still open:
-        a stopped node's request waits on until its next re-check)."""
+        a stopped node's request waits on until its next re-check), not counting nodes being removed."""
+        with self._lease_gate:
+            draining = set(self._draining)
         with self._lock:
             waiting = [(node, connected) for name, node, connected in self._waiting if name == deployment]
-        return len({node for node, connected in waiting if connected()})
+        return len({node for node, connected in waiting if node not in draining and connected()})
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         return HeartbeatAnswer(abandon=self.store.heartbeat(beat.tokens, self.clock()))

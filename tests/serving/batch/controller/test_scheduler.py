@@ -149,6 +149,19 @@ def test_a_job_asks_for_nodes_at_once_unless_its_nodes_wait_for_work(
     assert w.scheduler.waiting_nodes("blue") == 0
 
 
+def test_a_node_being_removed_is_no_waiting_node(world: Callable[..., World]) -> None:
+    w = world(FakeAgent())
+    got: list[list[Lease]] = []
+    threads = [_wait_for_work(w, f"blue-node-{i}", got) for i in range(2)]
+    while w.scheduler.waiting_nodes("blue") < 2:
+        assert all(t.is_alive() for t in threads)
+    w.scheduler._draining.add("blue-node-1")  # what a scaling pass marks before it stops the node
+    assert w.scheduler.waiting_nodes("blue") == 1
+    w.scheduler.work.close()
+    for thread in threads:
+        thread.join(5)
+
+
 def test_an_idle_node_that_takes_work_while_a_pass_decides_to_remove_it_stays(
     world: Callable[..., World], root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
