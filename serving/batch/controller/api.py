@@ -24,7 +24,7 @@ from serving.batch.controller.jobs import build_job, new_job_name
 from serving.batch.controller.minibatches import split
 from serving.batch.controller.pipeline_jobs import build_pipeline_job
 from serving.batch.controller.resource import job_resource
-from serving.batch.controller.scheduler import Scheduler
+from serving.batch.controller.scheduler import Connected, Scheduler, connected_always
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.step_store import StepStore
 from serving.batch.controller.store import JobRow, Store
@@ -66,32 +66,32 @@ def error_response(exc: ControllerError) -> Response:
     return json_response(exc.status, {"message": str(exc)})
 
 
-# Whether the client that sent the request still has its connection open (the server's probe; apps
-# that hold a request for a while ask it before they act on the client's behalf).
-Connected = Callable[[], bool]
 App = Callable[[str, str, Mapping[str, str], bytes, Connected], Response]
 
 
-def connected_always() -> bool:
-    """The probe for callers without a connection (tests, in-process calls)."""
-    return True
+class _GuardedApp:
+    """An app: `_route` answers, errors become JSON answers (never a traceback in an answer)."""
 
-
-def _guarded(handle: App) -> App:
-    """Errors become JSON answers; never a traceback in an answer."""
-
-    def app(
-        method: str, path: str, headers: Mapping[str, str], body: bytes, connected: Connected
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        connected: Connected = connected_always,
     ) -> Response:
         try:
-            return handle(method, path, headers, body, connected)
+            return self._route(method, path, headers, body, connected)
         except ControllerError as exc:
             return error_response(exc)
         except Exception:
             log.exception("%s %s failed", method, path)
             return json_response(500, {"message": "internal error in the batch controller; see its log"})
 
-    return app
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, connected: Connected
+    ) -> Response:
+        raise NotImplementedError
 
 
 def pick_deployment(config: ControllerConfig, requested: str | None) -> DeploymentConfig:
@@ -143,7 +143,7 @@ def _segments(path: str) -> tuple[list[str], dict[str, list[str]]]:
     return [unquote(p) for p in parts.path.split("/") if p], parse_qs(parts.query)
 
 
-class PublicApp:
+class PublicApp(_GuardedApp):
     """Invoke, list, get and cancel jobs (Bearer key or token); `GET /` health without auth."""
 
     def __init__(
@@ -162,17 +162,6 @@ class PublicApp:
             clock,
         )
         self.counts = CountsCache(store)
-        self.handle = _guarded(self._route)
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        connected: Connected = connected_always,
-    ) -> Response:
-        return self.handle(method, path, headers, body, connected)
 
     def _route(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, _: Connected
@@ -233,23 +222,12 @@ class PublicApp:
         return json_response(200, self._resource(self.store.job(name)))
 
 
-class InternalApp:
+class InternalApp(_GuardedApp):
     """The node API: lease, heartbeat, complete; every request carries the node secret."""
 
     def __init__(self, scheduler: Scheduler, settings: ControllerSettings) -> None:
         self.scheduler = scheduler
         self._secret = settings.node_secret.get_secret_value().encode()
-        self.handle = _guarded(self._route)
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        connected: Connected = connected_always,
-    ) -> Response:
-        return self.handle(method, path, headers, body, connected)
 
     def _route(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes, connected: Connected

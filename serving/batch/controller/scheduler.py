@@ -32,6 +32,16 @@ from serving.batch.protocol import (
 )
 
 log = logging.getLogger("serving.batch.controller")
+# Whether the client that sent a request still has its connection open (the HTTP server's probe; a
+# request that waits for work asks it before it takes any).
+Connected = Callable[[], bool]
+
+
+def connected_always() -> bool:
+    """The probe for callers without a connection (tests, in-process calls)."""
+    return True
+
+
 # Completions wake the scheduler so a finished job is merged at once, but passes stay this far apart.
 MIN_PASS_GAP_S = 0.05
 
@@ -72,7 +82,7 @@ class Scheduler:
         self._active: dict[str, float] = {}  # node -> last time it was handed or held a lease
         # Lease requests waiting for work now (idle workers, long polling): (deployment, node, probe of
         # the request's connection), one entry per request.
-        self._waiting: list[tuple[str, str, Callable[[], bool]]] = []
+        self._waiting: list[tuple[str, str, Connected]] = []
         # Nodes a scaling pass is removing get no work. The gate is held from that check to the end of
         # the lease's transaction, so a node marked under it either leased before (and is kept: it is
         # busy) or leases nothing after.
@@ -85,7 +95,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ node API
 
-    def lease(self, request: LeaseRequest, connected: Callable[[], bool] = lambda: True) -> list[Lease]:
+    def lease(self, request: LeaseRequest, connected: Connected = connected_always) -> list[Lease]:
         """A bundle for the worker; with `wait_s`, an idle worker's request waits for work that long.
 
         After each wait the request's connection is probed first: a node that stopped (scaled down,
