@@ -259,8 +259,7 @@ class Slot(threading.Thread):
                 try:
                     outcomes = decode_outcomes(worker.conn.recv_bytes())
                 except (EOFError, OSError):
-                    done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
-                    return lost + bundle[current + 1 :]
+                    return self._died(worker, bundle, reported, sent, done)
                 except (ValueError, KeyError, TypeError) as error:
                     log.error("%s sent a malformed message: %s; killing it", worker.name, error)
                     failed = self._lost_worker(worker, lease, started, "after a malformed message", orphan)
@@ -277,8 +276,27 @@ class Slot(threading.Thread):
                 if self.worker is not worker or reported == len(bundle):
                     return bundle[reported:]  # all done, or the worker exits (its driver cannot serve)
             elif worker.sentinel in ready:
-                done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
-                return lost + bundle[current + 1 :]
+                return self._died(worker, bundle, reported, sent, done)
+
+    def _died(
+        self,
+        worker: WorkerProcess,
+        bundle: list[Lease],
+        reported: int,
+        sent: float,
+        done: list[tuple[Completion, Lease]],
+    ) -> list[Lease]:
+        """The worker died: blame the lease it was running when it died (read again now: it may have
+        moved on while the supervisor waited), give back the others it did not report."""
+        index, started = worker.progress.read()
+        current = max(index, reported)
+        if index < current:
+            started = sent if reported == 0 else time.monotonic()
+        lease = bundle[current]
+        phase = _phase(index < 0 and not worker.initialized)
+        orphan = bundle[0] if reported == 0 else None
+        done.append((self._lost_worker(worker, lease, started, phase, orphan), lease))
+        return bundle[reported:current] + bundle[current + 1 :]
 
     def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome) -> Completion:
         if outcome.failure in ("init_failed", "no_run"):

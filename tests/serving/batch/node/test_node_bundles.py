@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +74,28 @@ def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_
     assert [name for _, name in runs] == ["a.csv", "sleep.csv", "a.csv", "c.csv"]
     assert runs[0][0] == str(killed) and runs[2][0] != str(killed)
     assert controller.rows_of(before) == "['a.csv', 5]\n" and controller.rows_of(after) == "['c.csv', 5]\n"
+
+
+def test_a_worker_dying_inside_a_bundle_blames_the_lease_it_was_running(
+    tmp_path: Path, controller: FakeController, start_node: Start
+) -> None:
+    # The supervisor waits on the worker without re-reading its progress: it must read it again when
+    # the worker dies, or it blames the bundle's first lease and gives the culprit a free retry.
+    controller.bundle = 3
+    before = controller.add("job-d", files(tmp_path, "a.csv"), minibatch=0)
+    deadly = controller.add("job-d", files(tmp_path, "sleep.csv"), minibatch=1)
+    after = controller.add("job-d", files(tmp_path, "c.csv"), minibatch=2)
+    node = start_node()
+    os.kill(killed := int(node.wait_for_lines("sleeping.pid", 1)[0]), signal.SIGKILL)
+
+    died = controller.completion(deadly.token)
+    assert died.failure == "worker_died", died
+    assert f"(pid {killed}) was killed by SIGKILL" in (died.error or "")
+    assert "mini-batch 1" in (died.error or "") and deadly.files[0] in (died.error or "")
+    # The others were not to blame: run again by the next worker with their own tokens, once each.
+    for lease in (before, after):
+        assert controller.completion(lease.token).outcome == "succeeded"
+        assert len(controller.completions_of(lease.token)) == 1
 
 
 def test_the_timeout_runs_per_mini_batch_from_its_own_start_not_the_bundle_s(
