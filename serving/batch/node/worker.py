@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from serving.batch.node.driver import Driver, DriverError, call_init, load_driver
 from serving.batch.node.logfiles import UserLogs, process_name
+from serving.batch.node.memory import prefer_for_oom_kill
 from serving.batch.node.progress import RunProgress
 from serving.batch.node.rows import PartWriter, ResultError, check_row_count, name_files, render_rows
 from serving.batch.protocol import Lease, Leases
@@ -87,6 +88,7 @@ def decode_outcomes(data: bytes) -> list[tuple[str, Outcome]]:
 def worker_main(conn: Connection, config: WorkerConfig, progress_cells: Any) -> None:
     """The worker process's entry point; exits 0 when told to, 1 when the driver cannot serve."""
     _die_with_supervisor(config.supervisor_pid)
+    prefer_for_oom_kill()  # out of memory, the kernel takes a worker, not the supervisor that reports it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the supervisor decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     code = _Worker(conn, config, RunProgress.attach(progress_cells)).serve()
