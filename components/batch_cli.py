@@ -1,4 +1,4 @@
-"""`mle batch invoke|show|list|logs|cancel|download`: batch jobs, as `az ml batch-endpoint`/`az ml job`."""
+"""`mle batch invoke|show|list|logs|cancel|download|preempt`, as `az ml batch-endpoint`/`az ml job`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from components.batch_overrides import OVERRIDES, build_body, parse_overrides
 from components.batch_pipeline_inputs import input_data, inputs_file, named, named_input
 from components.batch_progress import wait_for_job
 from components.endpoint_cli import CliError
+from components.targets.local import preempt as local_preempt
 from components.targets.local import status as local_status
 from serving.batch.controller.invoke import JOB_NAME
 
@@ -204,6 +205,36 @@ def download(args: argparse.Namespace) -> int:
     return 0
 
 
+def preempt(args: argparse.Namespace) -> int:
+    """Take running nodes of a low-priority cluster away (SIGKILL), as Azure's preemption does."""
+    import docker
+    import docker.errors
+
+    name, ep = _endpoint_for(args)
+    deployments = sorted(ep.get("deployments") or {})
+    if args.deployment is not None and args.deployment not in deployments:
+        raise CliError(
+            f"endpoint {name} has no deployment {args.deployment!r} (deployments: {', '.join(deployments)})"
+        )
+    try:
+        client = docker.from_env()
+        taken = local_preempt.preempt(client, name, args.deployment, args.nodes)
+    except local_preempt.PreemptError as exc:
+        raise CliError(str(exc)) from None
+    except docker.errors.DockerException as exc:
+        raise CliError(f"no Docker engine answers ({exc}); start it with scripts/bootstrap") from None
+    for node in taken:
+        print(f"preempted {node.name} (deployment {node.deployment})")
+    if not taken:
+        print("no node was running any more: nothing preempted")
+    else:
+        print(
+            "their running mini-batches go back to the queue and the controller starts new nodes; "
+            f"follow the job with: scripts/mle batch list {name}"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------- `mle show` of a batch endpoint
 
 
@@ -247,7 +278,9 @@ def show_endpoint(
 
 def add_parser(sub: Any) -> None:
     """Register `batch` and its subcommands on `mle`'s subparsers."""
-    b = sub.add_parser("batch", help="batch endpoints: invoke jobs, follow, list, logs, cancel, download")
+    b = sub.add_parser(
+        "batch", help="batch endpoints: invoke jobs, follow, list, logs, cancel, download, preempt"
+    )
     cmds = b.add_subparsers(dest="batch_command", required=True)
     i = cmds.add_parser("invoke", help="start a job on a batch endpoint; prints the job name")
     i.add_argument("endpoint", nargs="?", help="batch endpoint (default: the stack's only one)")
@@ -295,3 +328,11 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--output", required=True, help="destination folder (created when missing)")
     d.add_argument("--overwrite", action="store_true", help="replace files that exist there")
     d.set_defaults(func=download)
+    p = cmds.add_parser(
+        "preempt",
+        help="simulate preemption: kill running nodes of a tier: low_priority cluster mid-job (local target)",
+    )
+    p.add_argument("endpoint", nargs="?", help="batch endpoint (default: the stack's only one)")
+    p.add_argument("--deployment", help="only this deployment's nodes")
+    p.add_argument("--nodes", type=int, help="how many nodes to take (default: every running one)")
+    p.set_defaults(func=preempt)

@@ -165,6 +165,8 @@ def test_node_templates(mocks: RecordingMocks, tmp_path: Path) -> pulumi.Output:
         assert env["MLE_BATCH_NODE_SECRET"] == batch_plan.node_secret(TOKEN_SECRET, "mle-batch")
         assert (env["MLE_BATCH_PROCESSES"], env["AZUREML_ENTRY_SCRIPT"]) == ("2", "batch_driver.py")
         assert container["mounts"][CODE_MOUNT] == str(ROOT / "examples/batch/code")
+        # What `mle batch preempt` goes by: the example cluster is dedicated.
+        assert container["labels"][batch_plan.TIER_LABEL] == "dedicated"
         assert container["writable_mounts"] == {
             f"{protocol.DATASTORES_ROOT}/lake": str(tmp_path / "lake"),
             f"{protocol.DATASTORES_ROOT}/workspaceblobstore": str(tmp_path / "ds"),

@@ -7,9 +7,11 @@ file says (fixtures/batch/code/driver.py).
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -41,6 +43,8 @@ def _serving(default: str) -> dict[str, Any]:
                 "min_instances": 0,
                 "max_instances": 2,
                 "idle_time_before_scale_down": 5,
+                # Low priority: `mle batch preempt` may take its nodes away (the preemption test).
+                "tier": "low_priority",
             }
         ],
         "endpoints": [{"name": ENDPOINT, "auth_mode": "aad_token", "defaults": {"deployment_name": default}}],
@@ -154,6 +158,19 @@ def test_failures_retries_timeouts_and_too_few_rows_are_reported_by_file(client:
         assert name in errors and why in errors, errors
 
 
+def test_a_worker_out_of_memory_is_named_so_with_the_nodes_limit(client: BatchEndpointClient) -> None:
+    # Standard_DS1_v2 nodes have 3.5 GiB: the driver's 5000 MiB cannot fit, the kernel kills the worker.
+    files = {"hog.txt": "eat 5000", "fine.txt": "ok"}
+    job = client.wait(
+        client.invoke(client.inputs(files), miniBatchSize=1, retrySettings={"maxRetries": 0})["name"]
+    )
+    assert job["properties"]["status"] == "Completed", job  # error_threshold -1
+    assert [line.split()[0] for line in client.output_lines(job)] == ["fine.txt"]
+    errors = (client.job_folder(job["name"]) / "logs" / "job_error.txt").read_text()
+    assert "hog.txt" in errors, errors
+    assert "(the kernel's OOM killer: the node ran out of memory, its limit is 3584 MiB" in errors, errors
+
+
 def test_error_threshold_fails_the_job(client: BatchEndpointClient) -> None:
     files = {f"ok-{i}.txt": "ok" for i in range(6)} | {"bad-1.txt": "fail", "bad-2.txt": "fail"}
     job = client.wait(
@@ -195,6 +212,43 @@ def test_kills_of_a_worker_a_node_and_the_controller_lose_and_double_nothing(
     assert done["properties"]["status"] == "Completed", done
     counted = Counter(line.split()[0] for line in client.output_lines(done))
     assert counted == Counter(dict.fromkeys(names, 1))
+
+
+def test_preempting_the_low_priority_cluster_mid_job_loses_and_doubles_nothing(
+    stack: TempStack, client: BatchEndpointClient
+) -> None:
+    # 20 mini-batches of 3 s on 2 nodes x 2 workers: the job runs for ~15 s, so every worker holds a
+    # mini-batch when the nodes are taken, however slow the preempt command is to start.
+    names = [f"pre-{i:03d}.txt" for i in range(40)]
+    job = client.invoke(client.inputs(dict.fromkeys(names, "slow 1.5")))
+    deadline = time.monotonic() + 120
+    while (
+        len([n for n in _containers("node") if n.status == "running"]) < 2
+        or _progress(client.job(job["name"]))["miniBatches"]["succeeded"] < 1
+    ):
+        assert time.monotonic() < deadline, "the job did not get going"
+        time.sleep(0.2)
+    preempted = subprocess.run(
+        [sys.executable, "-m", "components.endpoint_cli", "--stack", stack.name, "batch", "preempt",
+         ENDPOINT, "--deployment", "lines"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert preempted.returncode == 0, preempted.stderr
+    taken = {line.split()[1] for line in preempted.stdout.splitlines() if line.startswith("preempted ")}
+    assert len(taken) == 2, preempted.stdout  # every running node of the cluster
+    done = client.wait(job["name"])
+    assert done["properties"]["status"] == "Completed", done
+    counted = Counter(line.split()[0] for line in client.output_lines(done))
+    assert counted == Counter(dict.fromkeys(names, 1))
+    report = client.job_folder(job["name"]) / "logs" / "sys" / "job_report" / "processed_mini-batches.csv"
+    tries = list(csv.DictReader(report.read_text().splitlines()))
+    lost = [row for row in tries if row["Status"] == "expired"]
+    # The taken nodes' mini-batches were lost (not failed) and ran again on the nodes that replaced them.
+    assert lost, tries
+    for row in lost:
+        assert row["Node"] in taken and row["Error Message"].startswith("lost: its node"), row
+    succeeded = [row for row in tries if row["Status"] == "succeeded"]
+    assert {row["Node"] for row in succeeded} - taken, "no new node finished the job"
 
 
 def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:

@@ -28,6 +28,8 @@ AGENT_NODE_ENV = {
     "MLE_AGENT_NODE_SOCKET": AGENT_SOCKET,
 }
 SECRETS_FILE = "secrets.json"
+# The cluster's tier on each node container: `mle batch preempt` takes away low_priority nodes only.
+TIER_LABEL = "io.mlendpoints.tier"
 
 
 def controller_name(endpoint: str) -> str:
@@ -153,7 +155,8 @@ def node_template(
             "network": network,
             "command": ["python", "-m", "serving.batch.node"],
             "env": {**env, "MLE_BATCH_NODE_SECRET": secret},
-            "labels": {"io.mlendpoints.endpoint": spec.endpoint_name},
+            # The tier tells `mle batch preempt` which nodes it may take away (low_priority only).
+            "labels": {"io.mlendpoints.endpoint": spec.endpoint_name, TIER_LABEL: cluster.tier},
             "mounts": mounts,
             "writable_mounts": datastore_mounts(datastores),
             "nano_cpus": nano_cpus,

@@ -270,11 +270,15 @@ class Scheduler:
     # ------------------------------------------------------------------ scaling
 
     def scale(self, agent: Agent, now: float) -> None:
+        # Read before asking the agent: a node that held work then and does not run now is gone
+        # (killed, preempted, out of memory), and its leases need not wait for their expiry.
+        held = self.store.busy_nodes()
         try:
             nodes = [n for n in agent.nodes() if n.status in LIVE_STATES]
         except AgentError as exc:
             log.warning("scaling skipped: %s", exc)
             return
+        self._release_gone(held - {n.name for n in nodes}, now)
         busy = self.store.busy_nodes()
         config = self.watcher.current.config
         with self._lock:
@@ -296,6 +300,15 @@ class Scheduler:
             decision = decide(desired, spec.cluster, views, now)
             removing = set(decision.remove)
             self._apply(agent, deployment, decision.ensure, [v for v in views if v.name in removing], mine)
+
+    def _release_gone(self, gone: set[str], now: float) -> None:
+        released = self.store.release_gone_nodes(gone, now)
+        for job, idx in released:
+            log.warning(
+                "job %s mini-batch %d: its node is gone (%s); requeued", job, idx, ", ".join(sorted(gone))
+            )
+        if released:
+            self.work.notify()
 
     def _take_out(self, node: NodeView) -> bool:
         """Mark an idle node so it is handed no more work; False (and unmarked) when it took work since

@@ -15,7 +15,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -809,26 +809,50 @@ class Store:
                 return []
         with self._txn() as db:
             expired = db.execute(
-                f"SELECT job, idx, token FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ?",
+                f"SELECT job, idx, token, node FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ?",
                 (now - expiry_s,),
             ).fetchall()
-            for job, idx, token in expired:
+            return self._requeue_lost(
+                db, expired, now, f"its node {{node}} sent no heartbeat for {expiry_s:g} s"
+            )
+
+    def release_gone_nodes(self, nodes: Collection[str], now: float) -> list[tuple[str, int]]:
+        """Leases held by nodes that no longer run (killed, preempted, out of memory: the agent lists
+        them stopped or not at all) go back to pending at once, as an expired lease does later."""
+        if not nodes:
+            return []
+        with self._txn() as db:
+            marks = ", ".join("?" * len(nodes))
+            held = db.execute(
+                f"SELECT job, idx, token, node FROM {_BY_STATE} WHERE state = 'leased' AND node IN ({marks})",
+                tuple(nodes),
+            ).fetchall()
+            return self._requeue_lost(
+                db, held, now, "its node {node} is gone (its container stopped running)"
+            )
+
+    def _requeue_lost(
+        self, db: sqlite3.Connection, leases: list[tuple[str, int, str, str]], now: float, why: str
+    ) -> list[tuple[str, int]]:
+        """Lost leases: the try is recorded as expired (with why), the mini-batch is pending again."""
+        for job, idx, token, node in leases:
+            db.execute(
+                "UPDATE attempts SET outcome = 'expired', accepted = 0, ended_at = ?, error = ?"
+                " WHERE token = ?",
+                (now, f"lost: {why.format(node=node)}; the mini-batch runs again", token),
+            )
+            (lost,) = db.execute(
+                "SELECT COUNT(*) FROM attempts WHERE job = ? AND idx = ? AND outcome = 'expired'",
+                (job, idx),
+            ).fetchone()
+            if lost <= LOST_NODES_FORGIVEN:
                 db.execute(
-                    "UPDATE attempts SET outcome = 'expired', accepted = 0, ended_at = ? WHERE token = ?",
-                    (now, token),
-                )
-                (lost,) = db.execute(
-                    "SELECT COUNT(*) FROM attempts WHERE job = ? AND idx = ? AND outcome = 'expired'",
+                    "UPDATE minibatches SET state = 'pending', token = NULL WHERE job = ? AND idx = ?",
                     (job, idx),
-                ).fetchone()
-                if lost <= LOST_NODES_FORGIVEN:
-                    db.execute(
-                        "UPDATE minibatches SET state = 'pending', token = NULL WHERE job = ? AND idx = ?",
-                        (job, idx),
-                    )
-                else:
-                    self._lost_too_often(db, job, idx, token, lost, now)
-        return [(job, idx) for job, idx, _ in expired]
+                )
+            else:
+                self._lost_too_often(db, job, idx, token, lost, now)
+        return [(job, idx) for job, idx, _, _ in leases]
 
     def _lost_too_often(
         self, db: sqlite3.Connection, job: str, idx: int, token: str, lost: int, now: float

@@ -312,6 +312,30 @@ def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(
     assert len(agent.nodes_by_name) == 2
 
 
+def test_leases_of_a_node_that_stopped_running_are_requeued_at_the_next_scaling_pass(
+    world: Callable[..., World], root: Path
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    write_inputs(root, 4)
+    name = w.invoke()
+    w.scheduler.tick()
+    (lost,) = w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=0))
+    (kept,) = w.scheduler.lease(LeaseRequest(node="blue-node-1", deployment="blue", process=0))
+    agent.nodes_by_name.pop("blue-node-0")  # preempted: the agent lists it no more
+    w.clock.now += 1  # well within the lease expiry: only the agent's word can requeue it
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    states = {b.idx: (b.state, b.failures) for b in w.store.minibatches(name)}
+    assert states[lost.minibatch] == ("pending", 0) and states[kept.minibatch] == ("leased", 0)
+    (attempt,) = [a for a in w.store.attempts(name) if a.node == "blue-node-0"]
+    assert attempt.outcome == "expired"
+    assert "its node blue-node-0 is gone (its container stopped running)" in (attempt.error or "")
+    # The lost node's late report (it cannot send one, but a frozen one could) is refused.
+    late = Completion(token=lost.token, node="blue-node-0", process=0, outcome="succeeded", rows=1)
+    assert w.scheduler.complete(Report(completions=[late])).accepted == [False]
+
+
 def test_finalize_merges_in_mini_batch_order_and_writes_azures_logs(
     world: Callable[..., World], root: Path
 ) -> None:

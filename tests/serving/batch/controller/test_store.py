@@ -95,6 +95,18 @@ def test_expired_leases_are_requeued_without_counting_a_failure(store: Store) ->
     batch = store.minibatches("job-1")[0]
     assert (batch.state, batch.failures, batch.part_path) == ("succeeded", 0, new.part_path)
     assert [a.outcome for a in store.attempts("job-1")] == ["expired", "succeeded"]
+    lost = store.attempts("job-1")[0].error
+    assert lost == "lost: its node n1 sent no heartbeat for 6 s; the mini-batch runs again", lost
+
+
+def test_leases_of_gone_nodes_are_requeued_and_no_others(store: Store) -> None:
+    store.create_job(_spec(instance_count=2), [["a"], ["b"]], now=0)
+    gone, kept = _lease(store, node="n1", now=0), _lease(store, node="n2", now=0)
+    assert store.release_gone_nodes(set(), now=1) == []
+    assert store.release_gone_nodes({"n1", "n9"}, now=1) == [("job-1", gone.minibatch)]
+    states = {b.idx: b.state for b in store.minibatches("job-1")}
+    assert states == {gone.minibatch: "pending", kept.minibatch: "leased"}
+    assert store.complete(_ok(gone), 2, always) is False
 
 
 def test_a_mini_batch_that_keeps_losing_its_node_fails_at_last(store: Store) -> None:
