@@ -217,9 +217,10 @@ def test_kills_of_a_worker_a_node_and_the_controller_lose_and_double_nothing(
 def test_preempting_the_low_priority_cluster_mid_job_loses_and_doubles_nothing(
     stack: TempStack, client: BatchEndpointClient
 ) -> None:
-    # 20 mini-batches of 3 s on 2 nodes x 2 workers: the job runs for ~15 s, so every worker holds a
-    # mini-batch when the nodes are taken, however slow the preempt command is to start.
-    names = [f"pre-{i:03d}.txt" for i in range(40)]
+    # 30 mini-batches of 3 s on 2 nodes x 2 workers: the job runs for ~23 s, so every worker holds a
+    # mini-batch when the nodes are taken, however slow the preempt command is to start (it reads the
+    # stack's outputs through pulumi first: seconds on a loaded machine).
+    names = [f"pre-{i:03d}.txt" for i in range(60)]
     job = client.invoke(client.inputs(dict.fromkeys(names, "slow 1.5")))
     deadline = time.monotonic() + 120
     while (
