@@ -15,10 +15,7 @@ from typing import Any
 import docker.errors
 
 from components.targets.local.batch_plan import TIER_LABEL
-
-_ENDPOINT_LABEL = "io.mlendpoints.endpoint"
-_ROLE_LABEL = "io.mlendpoints.role"
-_DEPLOYMENT_LABEL = "io.mlendpoints.deployment"
+from components.targets.local.status import DEPLOYMENT_LABEL, ENDPOINT_LABEL, ROLE_LABEL
 
 
 class PreemptError(Exception):
@@ -57,13 +54,13 @@ def pick_victims(
 def running_nodes(client: Any, endpoint: str) -> list[RunningNode]:
     """The endpoint's batch nodes whose container runs now."""
     summaries = client.api.containers(
-        filters={"label": [f"{_ENDPOINT_LABEL}={endpoint}", f"{_ROLE_LABEL}=node"], "status": "running"}
+        filters={"label": [f"{ENDPOINT_LABEL}={endpoint}", f"{ROLE_LABEL}=node"], "status": "running"}
     )
     found = []
     for summary in summaries:
         labels = summary.get("Labels") or {}
         name = str((summary.get("Names") or ["?"])[0]).lstrip("/")
-        found.append(RunningNode(name, labels.get(_DEPLOYMENT_LABEL, ""), labels.get(TIER_LABEL, "")))
+        found.append(RunningNode(name, labels.get(DEPLOYMENT_LABEL, ""), labels.get(TIER_LABEL, "")))
     return found
 
 

@@ -212,15 +212,8 @@ class Slot(threading.Thread):
             return bundle[1:]
         reported = 0  # leases whose outcome the worker sent back, in the bundle's order
         while True:
-            # Which lease is running, from the worker's shared progress: `index` is the last one begun.
-            index, started = worker.progress.read()
-            if index >= 0:
-                worker.initialized = True
-            current = max(index, reported)
+            current, started, in_init = _position(worker, reported, sent)
             lease = bundle[current]
-            in_init = index < 0 and not worker.initialized
-            if index < current:  # not begun yet: the worker is in init() or between two leases
-                started = sent if reported == 0 else time.monotonic()
             limit_s = init_limit_s(lease.timeout_s) if in_init else lease.timeout_s
             deadline = started + limit_s
             orphan = bundle[0] if reported == 0 else None  # its part file holds nothing accepted
@@ -288,14 +281,10 @@ class Slot(threading.Thread):
     ) -> list[Lease]:
         """The worker died: blame the lease it was running when it died (read again now: it may have
         moved on while the supervisor waited), give back the others it did not report."""
-        index, started = worker.progress.read()
-        current = max(index, reported)
-        if index < current:
-            started = sent if reported == 0 else time.monotonic()
+        current, started, in_init = _position(worker, reported, sent)
         lease = bundle[current]
-        phase = _phase(index < 0 and not worker.initialized)
         orphan = bundle[0] if reported == 0 else None
-        done.append((self._lost_worker(worker, lease, started, phase, orphan), lease))
+        done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
         return bundle[reported:current] + bundle[current + 1 :]
 
     def _finished(self, worker: WorkerProcess, lease: Lease, outcome: Outcome) -> Completion:
@@ -509,6 +498,18 @@ class Slot(threading.Thread):
             limit = min(limit, to_stop)
         if wait([self.waker.fd], timeout=limit):
             self.waker.drain()
+
+
+def _position(worker: WorkerProcess, reported: int, sent: float) -> tuple[int, float, bool]:
+    """Where the worker is in its bundle, from its shared progress (`index`: the last lease begun):
+    (the lease running or next, since when, whether the worker is still in init())."""
+    index, started = worker.progress.read()
+    if index >= 0:
+        worker.initialized = True
+    current = max(index, reported)
+    if index < current:  # not begun yet: the worker is in init() or between two leases
+        started = sent if reported == 0 else time.monotonic()
+    return current, started, index < 0 and not worker.initialized
 
 
 def _wrote(completion: Completion, lease: Lease) -> bool:
