@@ -1,0 +1,112 @@
+"""Locks a killed `pulumi` left on a stack of the local state backend, and their removal.
+
+A `pulumi up` killed before it ends (a closed terminal, Ctrl-C twice, a machine that stopped) leaves its
+lock file in the file:// backend, and every later `make up` then fails with "the stack is currently
+locked". A lock whose process ran on this host and no longer runs can hold nothing: it is removed,
+and said so. A lock from a process still running, or from another host sharing the backend, stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class Lock:
+    """One lock file of a stack, as `pulumi` wrote it."""
+
+    path: Path
+    pid: int
+    hostname: str
+    timestamp: str
+
+
+def lock_files(backend_url: str, project: str, stack: str) -> list[Path]:
+    """The stack's lock files in a file:// backend (project-scoped layout, and the older flat one)."""
+    parsed = urlparse(backend_url)
+    if parsed.scheme != "file":
+        return []
+    locks = Path(parsed.path) / ".pulumi" / "locks"
+    folders = [locks / "organization" / project / stack, locks / stack]
+    return sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.json"))
+
+
+def read_lock(path: Path) -> Lock | None:
+    """None for a file that is not a lock pulumi wrote (left alone)."""
+    try:
+        data = json.loads(path.read_text())
+        return Lock(path, int(data["pid"]), str(data["hostname"]), str(data.get("timestamp", "")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def runs_pulumi(pid: int, proc: Path = Path("/proc")) -> bool:
+    """Whether `pid` is a running pulumi process (a reused pid of another program is not)."""
+    try:
+        command = (proc / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"pulumi" in command
+
+
+def stale(lock: Lock, hostname: str, running: Callable[[int], bool]) -> bool:
+    """Held by a process of this host that is gone: nothing can release it any more."""
+    return lock.hostname == hostname and not running(lock.pid)
+
+
+def clear_stale_locks(
+    backend_url: str,
+    project: str,
+    stack: str,
+    hostname: str,
+    running: Callable[[int], bool] = runs_pulumi,
+) -> list[Lock]:
+    """Remove the stack's stale locks; the ones removed."""
+    removed = []
+    for path in lock_files(backend_url, project, stack):
+        lock = read_lock(path)
+        if lock is not None and stale(lock, hostname, running):
+            path.unlink(missing_ok=True)
+            # The file backend's blob store keeps each file's metadata beside it.
+            path.with_name(path.name + ".attrs").unlink(missing_ok=True)
+            removed.append(lock)
+    return removed
+
+
+def _project_name(root: Path) -> str:
+    for line in (root / "Pulumi.yaml").read_text().splitlines():
+        if line.startswith("name:"):
+            return line.split(":", 1)[1].strip()
+    raise ValueError(f"{root / 'Pulumi.yaml'} names no project")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", required=True, help="the state backend's URL (PULUMI_BACKEND_URL)")
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--root", default=".", help="the project folder (holds Pulumi.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        project = _project_name(Path(args.root))
+    except (OSError, ValueError) as error:
+        print(f"stack locks not checked: {error}", file=sys.stderr)
+        return 0
+    for lock in clear_stale_locks(args.backend, project, args.stack, socket.gethostname()):
+        print(
+            f"removed the lock a pulumi process (pid {lock.pid}, since {lock.timestamp}) left on stack "
+            f"{args.stack}: that process no longer runs (it was stopped before it ended; `make up` "
+            f"refreshes the stack and finishes what it left) ({lock.path})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""A `make up` killed mid-update (terminal closed, machine stopped) does not leave a stack the next one
+cannot finish: the lock the killed pulumi held is removed, and the half-made resources are completed.
+
+Real engine, real Docker: `scripts/stack up` (what `make up` runs) is killed with SIGKILL, with every
+process it started, while the engine is creating containers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.fixtures.tiny_endpoint import local_stack
+from tests.integration.pulumi_stack import REPO, TempStack
+from tests.integration.scoring import post_score
+
+pytestmark = pytest.mark.integration
+ENDPOINT = "it-killed-up"
+PLAIN = Path(__file__).parent / "fixtures" / "plain"
+
+
+def _serving() -> dict[str, object]:
+    return {
+        "endpoints": [{"name": ENDPOINT, "auth_mode": "key", "traffic": {"blue": 100}}],
+        "deployments": [
+            {
+                "name": "blue",
+                "endpoint_name": ENDPOINT,
+                "code_configuration": {"code": str(PLAIN), "scoring_script": "score.py"},
+                "environment": {"image": "mlendpoints/base:bookworm-py311"},
+                "instance_type": "Standard_DS1_v2",
+                "instance_count": 2,
+            }
+        ],
+    }
+
+
+def _descendants(root: int) -> set[int]:
+    """Every process started under `root` (pulumi runs its plugins in process groups of their own)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _lock_files(stack: str) -> list[Path]:
+    state = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    return list((state / ".pulumi" / "locks" / "organization" / "mlendpoints" / stack).glob("*.json"))
+
+
+def _stack_up(stack: TempStack) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["scripts/stack", "up", stack.name], cwd=REPO, capture_output=True, text=True, check=False
+    )
+
+
+def test_a_killed_up_leaves_a_stack_the_next_up_finishes() -> None:
+    stack = TempStack.create(local_stack(_serving()))
+    try:
+        proc = subprocess.Popen(
+            ["scripts/stack", "up", stack.name],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        seen, updating = [], False
+        for line in proc.stdout:
+            seen.append(line)
+            updating = updating or line.startswith("Updating (")
+            if updating and " creating" in line:
+                break
+        assert updating, "".join(seen)
+        time.sleep(1.0)  # inside the update: some resources made, some being made
+        victims = _descendants(proc.pid) | {proc.pid}
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        # What made the next `make up` fail before: "the stack is currently locked by 1 lock(s)".
+        assert _lock_files(stack.name), "the killed pulumi left no lock; the test did not kill it in time"
+
+        again = _stack_up(stack)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "removed the lock a pulumi process" in again.stderr, again.stderr
+        assert not _lock_files(stack.name)
+        out = stack.outputs(show_secrets=True)
+        deadline = time.monotonic() + 15
+        while True:
+            status, body = post_score(out[f"{ENDPOINT}.scoring_uri"], out[f"{ENDPOINT}.primary_key"])
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert status == 200, body
+        instances = docker.from_env().containers.list(
+            filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", "io.mlendpoints.deployment=blue"]}
+        )
+        assert len(instances) == 2, [c.name for c in instances]
+    finally:
+        stack.destroy_and_remove()
+    assert not docker.from_env().containers.list(
+        all=True, filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"}
+    )
