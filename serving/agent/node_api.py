@@ -65,7 +65,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             manager = self.server.manager
             if method == "GET" and parts == ["nodes"]:
-                self._answer(200, {"nodes": [n.as_json() for n in manager.nodes()]})
+                self._answer(200, {"nodes": manager.listing()})
             elif method == "POST" and len(parts) == 3 and parts[0] == "nodes" and parts[2] == "ensure":
                 count = self._body().get("count")
                 if not isinstance(count, int) or isinstance(count, bool):

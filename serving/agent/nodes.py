@@ -28,8 +28,9 @@ log = logging.getLogger("serving.agent")
 NODE_ROLE = "node"
 DEPLOYMENT_LABEL = "io.mlendpoints.deployment"
 CLUSTER_LABEL = "io.mlendpoints.cluster"
-# Digest of the template a node was made from: nodes of an older template (new image, new code,
-# rotated secret) are replaced rather than used.
+# Digest of the template a node was made from: nodes of an older template (new image, new size,
+# rotated secret: `pulumi up` changed the deployment or its cluster) are drained and replaced by the
+# controller (GET /nodes says which are `current`), never handed new work.
 TEMPLATE_LABEL = "io.mlendpoints.template"
 # The node's own name, for its logs and leases (set by the agent: names are chosen at creation).
 NODE_NAME_ENV = "MLE_BATCH_NODE_NAME"
@@ -71,12 +72,13 @@ class Node:
     started_at: str
     template: str = ""
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self, current: bool = True) -> dict[str, str | bool]:
         return {
             "name": self.name,
             "deployment": self.deployment,
             "status": self.status,
             "started_at": self.started_at,
+            "current": current,
         }
 
 
@@ -91,13 +93,19 @@ def load_templates(path: Path) -> NodeTemplates:
         raise NodeError(f"node templates {path} cannot be read: {exc}", status=503) from None
 
 
-def to_create(live: Sequence[Node], deployment: str, cluster: str, wanted: int, max_instances: int) -> int:
-    """How many nodes of `deployment` to create so that `wanted` run, within the cluster's limit.
+def to_create(
+    live: Sequence[Node], deployment: str, cluster: str, wanted: int, max_instances: int, digest: str = ""
+) -> int:
+    """How many nodes of `deployment` to create so that `wanted` of its current template run, within
+    the cluster's limit.
 
     `live` are the nodes that run or are starting, of every deployment on the cluster (another
-    endpoint's included): together they never exceed max_instances.
+    endpoint's included): together they never exceed max_instances. A node of an older template
+    (`digest` given) still takes its place on the cluster while it drains, but counts for nothing.
     """
-    mine = sum(1 for node in live if node.deployment == deployment)
+    mine = sum(
+        1 for node in live if node.deployment == deployment and (not digest or node.template == digest)
+    )
     on_cluster = sum(1 for node in live if node.cluster == cluster)
     return max(0, min(wanted - mine, max_instances - on_cluster))
 
@@ -168,17 +176,39 @@ class NodeManager:
         digest = template_digest(template)
         with self._lock:
             # Nodes that died (killed, preempted, OOM) are replaced, not restarted: their leases went
-            # back to the controller, and a fresh node starts clean. So are nodes of an older template.
+            # back to the controller, and a fresh node starts clean. A live node of an older template
+            # stays until the controller removes it: it may be finishing a mini-batch.
             for node in self.nodes():
-                stale = node.deployment == deployment and node.template != digest
-                if node.status not in _LIVE or stale:
+                if node.status not in _LIVE:
                     self._remove(node.name)
             # Pipeline steps on the cluster count too: together they stay within max_instances.
             cluster_nodes = self._nodes({"label": [f"{CLUSTER_LABEL}={template.cluster}"]})
             live = [node for node in cluster_nodes if node.status in _LIVE]
-            for _ in range(to_create(live, deployment, template.cluster, count, template.max_instances)):
+            missing = to_create(live, deployment, template.cluster, count, template.max_instances, digest)
+            for _ in range(missing):
                 self._create(deployment, template)
-            return [n.name for n in self.nodes() if n.deployment == deployment and n.status in _LIVE]
+            return [
+                n.name
+                for n in self.nodes()
+                if n.deployment == deployment and n.status in _LIVE and n.template == digest
+            ]
+
+    def listing(self) -> list[dict[str, str | bool]]:
+        """GET /nodes: every node, and whether it was made from its deployment's current template (a
+        node of a deployment the templates no longer name counts as current: the controller removes
+        those as the deployment's, and unreadable templates change nothing)."""
+        try:
+            digests = {
+                name: template_digest(template)
+                for name, template in load_templates(self.templates_path).deployments.items()
+            }
+        except NodeError as exc:
+            log.warning("%s; every node counts as current", exc)
+            digests = {}
+        return [
+            node.as_json(current=digests.get(node.deployment, node.template) == node.template)
+            for node in self.nodes()
+        ]
 
     def _create(self, deployment: str, template: NodeTemplate) -> None:
         digest = template_digest(template)

@@ -271,3 +271,35 @@ def test_default_deployment_switches_in_place(stack: TempStack, client: BatchEnd
     job = client.wait(client.invoke(client.inputs(files))["name"])
     assert job["properties"]["deploymentName"] == "linear"
     assert job["properties"]["status"] == "Completed", job
+
+
+def test_nodes_of_a_cluster_resized_by_up_are_replaced_and_the_next_job_runs_on_the_new_size(
+    stack: TempStack, client: BatchEndpointClient
+) -> None:
+    # A job keeps the cluster's two nodes busy while `pulumi up` makes the cluster's nodes bigger.
+    names = [f"long-{i:03d}.txt" for i in range(24)]
+    first = client.invoke(client.inputs(dict.fromkeys(names, "slow 1")), deployment="lines")
+    deadline = time.monotonic() + 120
+    while (
+        len([n for n in _containers("node") if n.status == "running"]) < 2
+        or _progress(client.job(first["name"]))["miniBatches"]["succeeded"] < 1
+    ):
+        assert time.monotonic() < deadline, "the job did not get going"
+        time.sleep(0.2)
+    old = {n.attrs["Names"][0].lstrip("/") for n in _containers("node")}
+    bigger = _serving("linear")
+    bigger["computes"][0]["size"] = "Standard_DS2_v2"  # 7 GiB instead of 3.5
+    stack.reconfigure(local_stack(bigger))
+    stack.up()
+    second = client.invoke(client.inputs({"x.txt": "limit", "y.txt": "limit"}), deployment="lines")
+    done = client.wait(second["name"])
+    assert done["properties"]["status"] == "Completed", done
+    limits = {line.split()[0]: line.split()[3] for line in client.output_lines(done)}
+    assert limits == {"x.txt": "7168", "y.txt": "7168"}, limits  # not an old node's 3584
+    report = client.job_folder(second["name"]) / "logs" / "sys" / "job_report" / "processed_mini-batches.csv"
+    assert not {row["Node"] for row in csv.DictReader(report.read_text().splitlines())} & old
+    # The job that ran through the change lost and doubled nothing.
+    finished = client.wait(first["name"])
+    assert finished["properties"]["status"] == "Completed", finished
+    counted = Counter(line.split()[0] for line in client.output_lines(finished))
+    assert counted == Counter(dict.fromkeys(names, 1))

@@ -19,6 +19,9 @@ class NodeInfo:
     deployment: str
     status: str
     started_at: str = ""
+    # Made from its deployment's current template; False once `pulumi up` changed the deployment or its
+    # cluster (new image, size, ...): such a node gets no new work and goes when it holds none.
+    current: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,13 @@ class UnixSocketAgent:
         answer = self._call("GET", "/nodes")
         try:
             return [
-                NodeInfo(str(n["name"]), str(n["deployment"]), str(n["status"]), str(n.get("started_at", "")))
+                NodeInfo(
+                    str(n["name"]),
+                    str(n["deployment"]),
+                    str(n["status"]),
+                    str(n.get("started_at", "")),
+                    n.get("current", True) is not False,
+                )
                 for n in answer["nodes"]
             ]
         except (TypeError, KeyError) as exc:

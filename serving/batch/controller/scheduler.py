@@ -88,6 +88,9 @@ class Scheduler:
         # busy) or leases nothing after.
         self._lease_gate = threading.Lock()
         self._draining: set[str] = set()
+        # Nodes of an older template (the last scaling pass's view): they finish what they hold, lease
+        # nothing new, and go when idle; a worker of theirs that waits for work waits without any.
+        self._outdated: set[str] = set()
         self._scale_due = True
         self._last_scale = float("-inf")
         self._last_progress = float("-inf")
@@ -111,12 +114,15 @@ class Scheduler:
                 if request.node in self._draining:
                     return []
                 now = self.clock()
-                leases = self.store.lease(request, now, part_path)
+                outdated = request.node in self._outdated
+                leases = [] if outdated else self.store.lease(request, now, part_path)
                 if leases:
                     with self._lock:
                         self._active[request.node] = now
             if leases:
                 return leases
+            if outdated and request.job is not None:
+                return []  # a worker of a running job: nothing more for it here, so its process ends
             left = deadline - time.monotonic()
             if left <= 0:
                 return []
@@ -134,7 +140,7 @@ class Scheduler:
         """Nodes of the deployment with a worker waiting for work right now (its connection still open:
         a stopped node's request waits on until its next re-check), not counting nodes being removed."""
         with self._lease_gate:
-            draining = set(self._draining)
+            draining = self._draining | self._outdated
         with self._lock:
             waiting = [(node, connected) for name, node, connected in self._waiting if name == deployment]
         return len({node for node, connected in waiting if node not in draining and connected()})
@@ -279,6 +285,8 @@ class Scheduler:
             log.warning("scaling skipped: %s", exc)
             return
         self._release_gone(held - {n.name for n in nodes}, now)
+        with self._lease_gate:
+            self._outdated = {n.name for n in nodes if not n.current}
         busy = self.store.busy_nodes()
         config = self.watcher.current.config
         with self._lock:
@@ -292,14 +300,20 @@ class Scheduler:
             views = [NodeView(n.name, n.name in busy, active[n.name]) for n in mine]
             spec = config.deployments.get(deployment)
             if spec is None:  # the deployment is gone: its idle nodes go too
-                self._apply(agent, deployment, None, [v for v in views if not v.busy], mine)
+                self._apply(agent, deployment, None, [v for v in views if not v.busy], mine, "idle")
                 continue
+            # `pulumi up` changed what a node is: the old ones go as soon as they hold no lease (they
+            # get none from now on), and the count below is of current nodes only.
+            current = {n.name for n in mine if n.current}
+            old = [v for v in views if v.name not in current and not v.busy]
+            self._apply(agent, deployment, None, old, mine, "of an older template")
             desired = desired_nodes(
                 self.store.demand(deployment), spec.settings.max_concurrency_per_instance, spec.cluster
             )
-            decision = decide(desired, spec.cluster, views, now)
+            decision = decide(desired, spec.cluster, [v for v in views if v.name in current], now)
             removing = set(decision.remove)
-            self._apply(agent, deployment, decision.ensure, [v for v in views if v.name in removing], mine)
+            idle = [v for v in views if v.name in removing]
+            self._apply(agent, deployment, decision.ensure, idle, mine, "idle")
 
     def _release_gone(self, gone: set[str], now: float) -> None:
         released = self.store.release_gone_nodes(gone, now)
@@ -324,8 +338,15 @@ class Scheduler:
         return True
 
     def _apply(
-        self, agent: Agent, deployment: str, ensure: int | None, remove: list[NodeView], nodes: list[NodeInfo]
+        self,
+        agent: Agent,
+        deployment: str,
+        ensure: int | None,
+        remove: list[NodeView],
+        nodes: list[NodeInfo],
+        why: str,
     ) -> None:
+        self._remove(agent, deployment, remove, why)
         if ensure is not None:
             try:
                 started = agent.ensure(deployment, ensure)
@@ -341,6 +362,8 @@ class Scheduler:
                 )
             except AgentError as exc:
                 log.warning("deployment %s: could not get %d nodes: %s", deployment, ensure, exc)
+
+    def _remove(self, agent: Agent, deployment: str, remove: list[NodeView], why: str) -> None:
         for node in remove:
             name = node.name
             if not self._take_out(node):
@@ -348,7 +371,8 @@ class Scheduler:
                 continue
             try:
                 agent.remove(name)
-                log.info("deployment %s: removed idle node %s", deployment, name)
+                self.store.forget_node(name)
+                log.info("deployment %s: removed node %s (%s)", deployment, name, why)
             except AgentError as exc:
                 log.warning("deployment %s: could not remove node %s: %s", deployment, name, exc)
             with self._lease_gate:  # gone (the agent stops it before answering), or kept: it may work

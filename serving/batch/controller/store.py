@@ -827,9 +827,17 @@ class Store:
                 f"SELECT job, idx, token, node FROM {_BY_STATE} WHERE state = 'leased' AND node IN ({marks})",
                 tuple(nodes),
             ).fetchall()
+            # Nor does it count as one of its jobs' instance_count nodes: a new node may take its place.
+            db.execute(f"DELETE FROM job_nodes WHERE node IN ({marks})", tuple(nodes))
             return self._requeue_lost(
                 db, held, now, "its node {node} is gone (its container stopped running)"
             )
+
+    def forget_node(self, node: str) -> None:
+        """A node the scheduler removed counts no more as one of its jobs' instance_count nodes (it
+        would for STICKY_S), so the node that replaces it gets their work at once."""
+        with self._txn() as db:
+            db.execute("DELETE FROM job_nodes WHERE node = ?", (node,))
 
     def _requeue_lost(
         self, db: sqlite3.Connection, leases: list[tuple[str, int, str, str]], now: float, why: str

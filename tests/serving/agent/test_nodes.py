@@ -133,6 +133,32 @@ def test_dead_nodes_are_replaced(engine: FakeEngine, tmp_path: Path) -> None:
     assert engine.removed == first and second != first
 
 
+def test_nodes_of_an_older_template_are_listed_so_kept_while_live_and_count_only_on_the_cluster(
+    engine: FakeEngine, tmp_path: Path
+) -> None:
+    path = templates(tmp_path, max_instances=3)
+    manager = NodeManager("shop", path, engine)
+    old = manager.ensure("blue", 2)
+    assert {n["name"]: n["current"] for n in manager.listing()} == dict.fromkeys(old, True)
+    # `pulumi up` makes the cluster's nodes bigger: the template changes, the nodes do not.
+    data = json.loads(path.read_text())
+    data["deployments"]["blue"]["container"]["mem_limit_mb"] = 4096
+    path.write_text(json.dumps(data))
+    assert {n["name"]: n["current"] for n in manager.listing()} == dict.fromkeys(old, False)
+    # Asked for two current nodes, the agent keeps the old ones (they may hold work: the controller
+    # removes them when idle) and makes what the cluster's max_instances leaves room for.
+    (new,) = manager.ensure("blue", 2)
+    assert (
+        engine.removed == []
+        and engine.created[new]["labels"]["io.mlendpoints.template"]
+        != (engine.created[old[0]]["labels"]["io.mlendpoints.template"])
+    )
+    listed = {n["name"]: n["current"] for n in manager.listing()}
+    assert listed == {**dict.fromkeys(old, False), new: True}
+    manager.remove(old[0])
+    assert len(manager.ensure("blue", 2)) == 2
+
+
 def test_refusals(engine: FakeEngine, tmp_path: Path) -> None:
     manager = NodeManager("shop", templates(tmp_path), engine)
     with pytest.raises(NodeError, match=r"no batch deployment 'red' \(deployments: blue\)"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from serving.batch.controller.agent import NodeInfo
 from serving.batch.controller.errors import AgentError
@@ -29,12 +29,19 @@ class FakeAgent:
     def ensure(self, deployment: str, count: int) -> list[str]:
         self._check()
         self.calls.append(("ensure", deployment, str(count)))
-        mine = [n for n in self.nodes_by_name.values() if n.deployment == deployment]
+        # As the agent does: nodes of an older template count for nothing (the controller removes them).
+        mine = [n for n in self.nodes_by_name.values() if n.deployment == deployment and n.current]
         for _ in range(len(mine), min(count, self.max_instances)):
             name = f"{deployment}-node-{self.started}"
             self.started += 1
             self.nodes_by_name[name] = NodeInfo(name, deployment, "running")
-        return [n.name for n in self.nodes_by_name.values() if n.deployment == deployment]
+        return [n.name for n in self.nodes_by_name.values() if n.deployment == deployment and n.current]
+
+    def outdate(self, deployment: str) -> None:
+        """`pulumi up` changed the deployment's node template: its nodes are of an older one now."""
+        for name, node in self.nodes_by_name.items():
+            if node.deployment == deployment:
+                self.nodes_by_name[name] = replace(node, current=False)
 
     def remove(self, name: str) -> None:
         self._check()

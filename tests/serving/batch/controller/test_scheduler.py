@@ -317,23 +317,69 @@ def test_leases_of_a_node_that_stopped_running_are_requeued_at_the_next_scaling_
 ) -> None:
     agent = FakeAgent()
     w = world(agent, mini_batch_size=1)
-    write_inputs(root, 4)
+    write_inputs(root, 5)
     name = w.invoke()
     w.scheduler.tick()
-    (lost,) = w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=0))
-    (kept,) = w.scheduler.lease(LeaseRequest(node="blue-node-1", deployment="blue", process=0))
+    assert w.run_one(node="blue-node-0")  # one of the job's two nodes (instance_count 2) from now
+    (lost,) = w.scheduler.lease(
+        LeaseRequest(node="blue-node-0", deployment="blue", process=0, max_minibatches=1)
+    )
+    (kept,) = w.scheduler.lease(
+        LeaseRequest(node="blue-node-1", deployment="blue", process=0, max_minibatches=1)
+    )
     agent.nodes_by_name.pop("blue-node-0")  # preempted: the agent lists it no more
     w.clock.now += 1  # well within the lease expiry: only the agent's word can requeue it
     w.scheduler._scale_due = True
     w.scheduler.tick()
     states = {b.idx: (b.state, b.failures) for b in w.store.minibatches(name)}
     assert states[lost.minibatch] == ("pending", 0) and states[kept.minibatch] == ("leased", 0)
-    (attempt,) = [a for a in w.store.attempts(name) if a.node == "blue-node-0"]
+    (attempt,) = [a for a in w.store.attempts(name) if a.node == "blue-node-0" and a.outcome != "succeeded"]
     assert attempt.outcome == "expired"
     assert "its node blue-node-0 is gone (its container stopped running)" in (attempt.error or "")
+    # The gone node is no longer one of the job's two: the node that replaces it gets work at once.
+    assert w.scheduler.lease(LeaseRequest(node="blue-node-2", deployment="blue", process=0))
     # The lost node's late report (it cannot send one, but a frozen one could) is refused.
     late = Completion(token=lost.token, node="blue-node-0", process=0, outcome="succeeded", rows=1)
     assert w.scheduler.complete(Report(completions=[late])).accepted == [False]
+
+
+def test_nodes_of_an_older_template_finish_what_they_hold_get_nothing_more_and_are_replaced(
+    world: Callable[..., World], root: Path
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    write_inputs(root, 10)
+    name = w.invoke()
+    w.scheduler.tick()  # blue-node-0 and blue-node-1
+    (held,) = w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=0))
+    agent.outdate("blue")  # `pulumi up` changed the cluster's size: both nodes are of the old template
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    # The idle old node goes at once, the busy one stays; two nodes of the new template are asked for.
+    assert [c for c in agent.calls if c[0] == "remove"] == [("remove", "blue-node-1")]
+    assert agent.calls[-1] == ("ensure", "blue", "2")
+    assert sorted(agent.nodes_by_name) == ["blue-node-0", "blue-node-2", "blue-node-3"]
+    # The old node gets no more work: not its worker bound to the job, not a fresh one.
+    bound = LeaseRequest(node="blue-node-0", deployment="blue", process=0, job=name)
+    assert w.scheduler.lease(bound) == []
+    assert w.scheduler.lease(LeaseRequest(node="blue-node-0", deployment="blue", process=1)) == []
+    assert w.scheduler.waiting_nodes("blue") == 0
+    assert w.run_one(node="blue-node-2")
+    # What it held is accepted, and once idle it goes too.
+    rows = rows_for(held.files)
+    Path(held.part_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(held.part_path).write_text("".join(r + "\n" for r in rows))
+    done = Completion(token=held.token, node="blue-node-0", process=0, outcome="succeeded", rows=len(rows))
+    assert w.scheduler.complete(Report(completions=[done])).accepted == [True]
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    assert [c for c in agent.calls if c[0] == "remove"] == [
+        ("remove", "blue-node-1"),
+        ("remove", "blue-node-0"),
+    ]
+    while w.run_one(node="blue-node-3"):
+        pass
+    assert {b.state for b in w.store.minibatches(name)} == {"succeeded"}
 
 
 def test_finalize_merges_in_mini_batch_order_and_writes_azures_logs(
