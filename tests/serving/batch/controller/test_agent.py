@@ -43,7 +43,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.calls.append((self.command, self.path, body))
         if self.path == "/nodes":
             self._answer(
-                200, {"nodes": [{"name": "n1", "deployment": "blue", "status": "running", "started_at": "t"}]}
+                200,
+                {
+                    "nodes": [
+                        {"name": "n1", "deployment": "blue", "status": "running", "started_at": "t"},
+                        {"name": "n0", "deployment": "blue", "status": "running", "current": False},
+                    ]
+                },
             )
         elif self.path.endswith("/ensure"):
             self._answer(200, {"nodes": ["n1", "n2"]})
@@ -69,7 +75,11 @@ def agent_socket(tmp_path: Path) -> Iterator[tuple[Path, _Server]]:
 def test_the_three_calls(agent_socket: tuple[Path, _Server]) -> None:
     path, server = agent_socket
     agent = UnixSocketAgent(path)
-    assert agent.nodes() == [NodeInfo("n1", "blue", "running", "t")]
+    # A node of an older template says so; an answer without the field means current.
+    assert agent.nodes() == [
+        NodeInfo("n1", "blue", "running", "t"),
+        NodeInfo("n0", "blue", "running", "", False),
+    ]
     assert agent.ensure("blue", 2) == ["n1", "n2"]
     agent.remove("n1")
     assert server.calls == [
