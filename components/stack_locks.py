@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import yaml
+
 
 @dataclass(frozen=True)
 class Lock:
@@ -81,10 +83,10 @@ def clear_stale_locks(
 
 
 def _project_name(root: Path) -> str:
-    for line in (root / "Pulumi.yaml").read_text().splitlines():
-        if line.startswith("name:"):
-            return line.split(":", 1)[1].strip()
-    raise ValueError(f"{root / 'Pulumi.yaml'} names no project")
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    if not isinstance(project, dict) or not project.get("name"):
+        raise ValueError(f"{root / 'Pulumi.yaml'} names no project")
+    return str(project["name"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         project = _project_name(Path(args.root))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
         print(f"stack locks not checked: {error}", file=sys.stderr)
         return 0
     for lock in clear_stale_locks(args.backend, project, args.stack, socket.gethostname()):

@@ -72,7 +72,7 @@ class Node:
     started_at: str
     template: str = ""
 
-    def as_json(self, current: bool = True) -> dict[str, str | bool]:
+    def as_json(self, current: bool) -> dict[str, str | bool]:
         return {
             "name": self.name,
             "deployment": self.deployment,

@@ -107,6 +107,18 @@ def _progress(job: dict[str, Any]) -> dict[str, Any]:
     return dict(job["properties"]["progress"])
 
 
+def _running_nodes() -> list[Any]:
+    return [n for n in _containers("node") if n.status == "running"]
+
+
+def _wait_until_going(client: BatchEndpointClient, name: str, succeeded: int) -> None:
+    """Until both of the cluster's nodes run and the job has `succeeded` mini-batches done."""
+    deadline = time.monotonic() + 120
+    while len(_running_nodes()) < 2 or _progress(client.job(name))["miniBatches"]["succeeded"] < succeeded:
+        assert time.monotonic() < deadline, "the job did not get going"
+        time.sleep(0.2)
+
+
 def test_nothing_runs_at_rest_and_the_example_job_matches_its_driver(client: BatchEndpointClient) -> None:
     assert _containers("node") == []  # min_instances 0
     files = {p.name: p.read_text() for p in sorted((EXAMPLE / "data").glob("*.csv"))}
@@ -189,15 +201,8 @@ def test_kills_of_a_worker_a_node_and_the_controller_lose_and_double_nothing(
     names = [f"file-{i:03d}.txt" for i in range(48)]
     job = client.invoke(client.inputs(dict.fromkeys(names, "slow 0.6")))
     engine = docker.from_env()
-
-    def running_nodes() -> list[Any]:
-        return [n for n in _containers("node") if n.status == "running"]
-
-    deadline = time.monotonic() + 120
-    while len(running_nodes()) < 2 or _progress(client.job(job["name"]))["miniBatches"]["succeeded"] < 2:
-        assert time.monotonic() < deadline, "the job did not get going"
-        time.sleep(0.2)
-    first, second = running_nodes()[:2]
+    _wait_until_going(client, job["name"], succeeded=2)
+    first, second = _running_nodes()[:2]
     # A worker process dies: a child of the node's fork server (the fork server is the supervisor's).
     processes = first.top(ps_args="-eo pid,ppid,args")["Processes"]
     forked = {int(row[0]): int(row[1]) for row in processes if "multiprocessing.forkserver" in row[2]}
@@ -222,13 +227,7 @@ def test_preempting_the_low_priority_cluster_mid_job_loses_and_doubles_nothing(
     # stack's outputs through pulumi first: seconds on a loaded machine).
     names = [f"pre-{i:03d}.txt" for i in range(60)]
     job = client.invoke(client.inputs(dict.fromkeys(names, "slow 1.5")))
-    deadline = time.monotonic() + 120
-    while (
-        len([n for n in _containers("node") if n.status == "running"]) < 2
-        or _progress(client.job(job["name"]))["miniBatches"]["succeeded"] < 1
-    ):
-        assert time.monotonic() < deadline, "the job did not get going"
-        time.sleep(0.2)
+    _wait_until_going(client, job["name"], succeeded=1)
     preempted = subprocess.run(
         [sys.executable, "-m", "components.endpoint_cli", "--stack", stack.name, "batch", "preempt",
          ENDPOINT, "--deployment", "lines"],
@@ -256,7 +255,7 @@ def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:
     job = client.wait(client.invoke(client.inputs({"a.txt": "ok", "b.txt": "ok"}))["name"])
     assert job["properties"]["status"] == "Completed"
     deadline = time.monotonic() + 90
-    while [n for n in _containers("node") if n.status == "running"]:
+    while _running_nodes():
         assert time.monotonic() < deadline, [n.attrs["Names"] for n in _containers("node")]
         time.sleep(1)
 
@@ -279,13 +278,7 @@ def test_nodes_of_a_cluster_resized_by_up_are_replaced_and_the_next_job_runs_on_
     # A job keeps the cluster's two nodes busy while `pulumi up` makes the cluster's nodes bigger.
     names = [f"long-{i:03d}.txt" for i in range(24)]
     first = client.invoke(client.inputs(dict.fromkeys(names, "slow 1")), deployment="lines")
-    deadline = time.monotonic() + 120
-    while (
-        len([n for n in _containers("node") if n.status == "running"]) < 2
-        or _progress(client.job(first["name"]))["miniBatches"]["succeeded"] < 1
-    ):
-        assert time.monotonic() < deadline, "the job did not get going"
-        time.sleep(0.2)
+    _wait_until_going(client, first["name"], succeeded=1)
     old = {n.attrs["Names"][0].lstrip("/") for n in _containers("node")}
     bigger = _serving("linear")
     bigger["computes"][0]["size"] = "Standard_DS2_v2"  # 7 GiB instead of 3.5

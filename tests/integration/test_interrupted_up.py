@@ -17,29 +17,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.fixtures.tiny_endpoint import local_stack
+from tests.integration.fixtures.tiny_endpoint import local_stack, plain_serving
 from tests.integration.pulumi_stack import REPO, TempStack
 from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-killed-up"
-PLAIN = Path(__file__).parent / "fixtures" / "plain"
-
-
-def _serving() -> dict[str, object]:
-    return {
-        "endpoints": [{"name": ENDPOINT, "auth_mode": "key", "traffic": {"blue": 100}}],
-        "deployments": [
-            {
-                "name": "blue",
-                "endpoint_name": ENDPOINT,
-                "code_configuration": {"code": str(PLAIN), "scoring_script": "score.py"},
-                "environment": {"image": "mlendpoints/base:bookworm-py311"},
-                "instance_type": "Standard_DS1_v2",
-                "instance_count": 2,
-            }
-        ],
-    }
 
 
 def _descendants(root: int) -> set[int]:
@@ -75,7 +58,7 @@ def _stack_up(stack: TempStack) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_killed_up_leaves_a_stack_the_next_up_finishes() -> None:
-    stack = TempStack.create(local_stack(_serving()))
+    stack = TempStack.create(local_stack(plain_serving(ENDPOINT, instance_count=2)))
     try:
         proc = subprocess.Popen(
             ["scripts/stack", "up", stack.name],

@@ -19,38 +19,20 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.fixtures.tiny_endpoint import local_stack
+from tests.integration.fixtures.tiny_endpoint import local_stack, plain_serving
 from tests.integration.load import Load
 from tests.integration.pulumi_stack import REPO, TempStack
 from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-heal"
-PLAIN = Path(__file__).parent / "fixtures" / "plain"
 # Short probes so that a hung instance is restarted within seconds (Azure default: 30 probes 10 s apart).
 LIVENESS = {"initial_delay": 1, "period": 1, "timeout": 1, "failure_threshold": 3}
 
 
-def _serving() -> dict[str, Any]:
-    return {
-        "endpoints": [{"name": ENDPOINT, "auth_mode": "key", "traffic": {"blue": 100}}],
-        "deployments": [
-            {
-                "name": "blue",
-                "endpoint_name": ENDPOINT,
-                "code_configuration": {"code": str(PLAIN), "scoring_script": "score.py"},
-                "environment": {"image": "mlendpoints/base:bookworm-py311"},
-                "instance_type": "Standard_DS1_v2",
-                "instance_count": 1,
-                "liveness_probe": LIVENESS,
-            }
-        ],
-    }
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[TempStack]:
-    created = TempStack.create(local_stack(_serving()))
+    created = TempStack.create(local_stack(plain_serving(ENDPOINT, liveness_probe=LIVENESS)))
     try:
         created.up()
         yield created

@@ -300,20 +300,19 @@ class Scheduler:
             views = [NodeView(n.name, n.name in busy, active[n.name]) for n in mine]
             spec = config.deployments.get(deployment)
             if spec is None:  # the deployment is gone: its idle nodes go too
-                self._apply(agent, deployment, None, [v for v in views if not v.busy], mine, "idle")
+                self._remove(agent, deployment, [v for v in views if not v.busy], "idle")
                 continue
             # `pulumi up` changed what a node is: the old ones go as soon as they hold no lease (they
             # get none from now on), and the count below is of current nodes only.
             current = {n.name for n in mine if n.current}
             old = [v for v in views if v.name not in current and not v.busy]
-            self._apply(agent, deployment, None, old, mine, "of an older template")
+            self._remove(agent, deployment, old, "of an older template")
             desired = desired_nodes(
                 self.store.demand(deployment), spec.settings.max_concurrency_per_instance, spec.cluster
             )
             decision = decide(desired, spec.cluster, [v for v in views if v.name in current], now)
             removing = set(decision.remove)
-            idle = [v for v in views if v.name in removing]
-            self._apply(agent, deployment, decision.ensure, idle, mine, "idle")
+            self._apply(agent, deployment, decision.ensure, [v for v in views if v.name in removing], mine)
 
     def _release_gone(self, gone: set[str], now: float) -> None:
         released = self.store.release_gone_nodes(gone, now)
@@ -338,15 +337,9 @@ class Scheduler:
         return True
 
     def _apply(
-        self,
-        agent: Agent,
-        deployment: str,
-        ensure: int | None,
-        remove: list[NodeView],
-        nodes: list[NodeInfo],
-        why: str,
+        self, agent: Agent, deployment: str, ensure: int | None, remove: list[NodeView], nodes: list[NodeInfo]
     ) -> None:
-        self._remove(agent, deployment, remove, why)
+        self._remove(agent, deployment, remove, "idle")
         if ensure is not None:
             try:
                 started = agent.ensure(deployment, ensure)

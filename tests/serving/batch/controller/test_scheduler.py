@@ -61,13 +61,18 @@ class World:
         if fail:
             done = Completion(token=lease.token, node=node, process=0, outcome="failed", failure="exception",
                               error="ValueError: bad row")  # fmt: skip
+            assert self.scheduler.complete(Report(completions=[done])).accepted == [True]
         else:
-            rows = rows_for(lease.files)
-            Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(lease.part_path).write_text("".join(r + "\n" for r in rows))
-            done = Completion(token=lease.token, node=node, process=0, outcome="succeeded", rows=len(rows))
-        assert self.scheduler.complete(Report(completions=[done])).accepted == [True]
+            assert self.succeed(lease, node)
         return True
+
+    def succeed(self, lease: Lease, node: str) -> bool:
+        """Write the lease's rows to its part file and report them; whether the report was accepted."""
+        rows = rows_for(lease.files)
+        Path(lease.part_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(lease.part_path).write_text("".join(r + "\n" for r in rows))
+        done = Completion(token=lease.token, node=node, process=0, outcome="succeeded", rows=len(rows))
+        return self.scheduler.complete(Report(completions=[done])).accepted == [True]
 
 
 def _json(body: object) -> bytes:
@@ -366,11 +371,7 @@ def test_nodes_of_an_older_template_finish_what_they_hold_get_nothing_more_and_a
     assert w.scheduler.waiting_nodes("blue") == 0
     assert w.run_one(node="blue-node-2")
     # What it held is accepted, and once idle it goes too.
-    rows = rows_for(held.files)
-    Path(held.part_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(held.part_path).write_text("".join(r + "\n" for r in rows))
-    done = Completion(token=held.token, node="blue-node-0", process=0, outcome="succeeded", rows=len(rows))
-    assert w.scheduler.complete(Report(completions=[done])).accepted == [True]
+    assert w.succeed(held, "blue-node-0")
     w.scheduler._scale_due = True
     w.scheduler.tick()
     assert [c for c in agent.calls if c[0] == "remove"] == [
