@@ -155,6 +155,11 @@ class PipelineConfig(_Message):
 
 class DeploymentConfig(_Message):
     name: str
+    template: str = Field(
+        default="",
+        description="Digest of the template its nodes are made from; when it changes, the controller "
+        "learns which nodes are of an older template before it reports the config applied.",
+    )
     settings: JobSettings
     cluster: ClusterLimits
     pipeline: PipelineConfig | None = Field(

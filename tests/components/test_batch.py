@@ -126,6 +126,11 @@ def test_controller_config_and_secrets(mocks: RecordingMocks, tmp_path: Path) ->
             2,
             60,
         )
+        # What its nodes are made from, so that a new image or size changes the config too.
+        written = revealed(inputs(mocks, "mle-batch-node-templates")["secret_files"])
+        template = json.loads(json.dumps(written[batch_plan.NODE_TEMPLATES_FILE]["deployments"]["linear"]))
+        template["container"]["env"]["MLE_BATCH_NODE_SECRET"] = ""  # filled in for the agent only
+        assert linear.template == batch_plan.template_version(template) != ""
         assert config.datastores == {
             "lake": f"{protocol.DATASTORES_ROOT}/lake",
             "workspaceblobstore": f"{protocol.DATASTORES_ROOT}/workspaceblobstore",

@@ -72,12 +72,20 @@ def endpoint_front(
 ) -> BatchFront:
     """The controller's config and secrets, the agent's node templates, the controller and the agent."""
     child = pulumi.ResourceOptions(parent=parent)
-    configs = {
-        d.name: batch_plan.deployment_config(d, clusters[d.compute_name]) for d, _ in deployments.values()
-    }
-    for plan, _ in pipelines.values():
-        configs[plan.deployment.name] = batch_plan.pipeline_deployment_config(plan, clusters[plan.cluster])
-    config = batch_plan.controller_config(spec, configs, datastores)
+
+    def controller_config(node_templates: list[dict[str, Any]]) -> dict[str, Any]:
+        configs = {
+            d.name: batch_plan.deployment_config(d, clusters[d.compute_name], template)
+            for (d, _), template in zip(deployments.values(), node_templates, strict=True)
+        }
+        for plan, _ in pipelines.values():
+            cluster = clusters[plan.cluster]
+            configs[plan.deployment.name] = batch_plan.pipeline_deployment_config(plan, cluster)
+        return batch_plan.controller_config(spec, configs, datastores)
+
+    config = pulumi.Output.all(*(parts.node_template for _, parts in deployments.values())).apply(
+        controller_config
+    )
     secrets = pulumi.Output.all(base.primary_key, base.secondary_key, base.token_secret).apply(
         lambda k: {"primary_key": k[0], "secondary_key": k[1], "token_secret": k[2]}
     )
@@ -86,13 +94,6 @@ def endpoint_front(
     )
     node_secret: pulumi.Output[str] = pulumi.Output.secret(derived)
     folder = target.state_dir / spec.name / "batch"
-    controller_files = HostFiles(
-        f"{name}-config",
-        str(folder / "config"),
-        files={batch_plan.CONFIG_FILE: config},
-        secret_files=secrets.apply(lambda s: {batch_plan.SECRETS_FILE: s}),
-        opts=child,
-    )
     node_templates = HostFiles(
         f"{name}-node-templates",
         str(folder / "agent"),
@@ -104,6 +105,15 @@ def endpoint_front(
             {n: parts for n, (_, parts) in pipelines.items()},
         ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on),
+    )
+    controller_files = HostFiles(
+        f"{name}-config",
+        str(folder / "config"),
+        files={batch_plan.CONFIG_FILE: config},
+        secret_files=secrets.apply(lambda s: {batch_plan.SECRETS_FILE: s}),
+        # After the node templates: the controller, told by its config that they changed, asks the
+        # agent which nodes are of an older template, and the agent must then read the new ones.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[node_templates]),
     )
     runtime = environments.EnvironmentPlan(base_image=target.base_image)
     runtime_tag = environments.image_tag(runtime)
@@ -144,7 +154,7 @@ def endpoint_front(
     applied = RouterApplied(
         f"{name}-config-applied",
         url=port.apply(lambda p: f"http://127.0.0.1:{p}/"),
-        digest=secrets.apply(lambda s: files_digest(render(config), render(s))),
+        digest=pulumi.Output.all(config, secrets).apply(lambda v: files_digest(render(v[0]), render(v[1]))),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[controller, controller_files]),
     )
     return BatchFront(

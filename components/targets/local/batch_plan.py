@@ -12,6 +12,7 @@ from typing import Any
 from components.pipeline_plans import PipelinePlan
 from components.specs import AmlComputeSpec, BatchEndpointSpec, ModelBatchDeploymentSpec
 from components.targets.local import plan as local_plan
+from components.targets.local.host_files import render
 from components.targets.scorer_env import app_env
 from serving.batch import protocol
 
@@ -55,11 +56,14 @@ def datastore_mounts(datastores: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def deployment_config(spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec) -> dict[str, Any]:
+def deployment_config(
+    spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec, node_template: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """One deployment's entry of the controller config (protocol.DeploymentConfig)."""
     settings = spec.settings
     return {
         "name": spec.name,
+        "template": template_version(node_template) if node_template is not None else "",
         "settings": {
             "mini_batch_size": settings.mini_batch_size,
             "max_concurrency_per_instance": settings.max_concurrency_per_instance,
@@ -75,6 +79,12 @@ def deployment_config(spec: ModelBatchDeploymentSpec, cluster: AmlComputeSpec) -
         },
         "cluster": cluster_config(cluster),
     }
+
+
+def template_version(node_template: Mapping[str, Any]) -> str:
+    """A digest of what a deployment's nodes are made from, for the controller config: a new image or
+    cluster size changes the config, so `pulumi up` waits until the controller knows the old nodes."""
+    return hashlib.sha256(render(node_template).encode()).hexdigest()[:16]
 
 
 def cluster_config(cluster: AmlComputeSpec) -> dict[str, Any]:

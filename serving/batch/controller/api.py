@@ -171,7 +171,9 @@ class PublicApp(_GuardedApp):
         if not parts:
             if method not in ("GET", "HEAD"):
                 return json_response(405, {"message": f"{method} / is not allowed; use GET"})
-            return Response(200, b"Healthy", {"Content-Type": "text/plain", CONFIG_HEADER: applied.digest})
+            # The digest once in force (see Scheduler.tick): `pulumi up` waits for it.
+            in_force = self.scheduler.config_digest
+            return Response(200, b"Healthy", {"Content-Type": "text/plain", CONFIG_HEADER: in_force})
         if parts[0] != "jobs" or len(parts) > 3 or (len(parts) == 3 and parts[2] != "cancel"):
             raise NotFound(
                 f"no route {path.split('?')[0]}; the jobs API is /jobs, /jobs/<name>, /jobs/<name>/cancel"

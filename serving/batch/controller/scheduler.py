@@ -93,6 +93,9 @@ class Scheduler:
         self._outdated: set[str] = set()
         self._scale_due = True
         self._last_scale = float("-inf")
+        # Digest of the config the health answer reports: with an agent, only after a scaling pass
+        # under it (see tick).
+        self._in_force = "" if agent is not None else watcher.current.digest
         self._last_progress = float("-inf")
         self._progress_seen: dict[str, tuple[int, ...]] = {}
 
@@ -203,9 +206,21 @@ class Scheduler:
             self.wake.wait(self.settings.tick_interval_s)
             self.wake.clear()
 
+    @property
+    def config_digest(self) -> str:
+        """The config in force, as the health answer reports it ("" before the first pass)."""
+        return self._in_force
+
     def tick(self) -> None:
         now = self.clock()
-        self.watcher.poll()
+        if (self.watcher.poll() or not self._in_force) and self.agent is not None:
+            # A new config (its node templates may have changed: new image, new size) is reported
+            # applied only after a scaling pass has seen which nodes are of an older template, and
+            # `pulumi up` waits for that report: a job invoked after it never runs on an old node.
+            self._scale_due = False
+            self._last_scale = now
+            self.scale(self.agent, now)
+        self._in_force = self.watcher.current.digest
         expired = self.store.expire(now, self.settings.lease_expiry_s)
         for job, idx in expired:
             log.warning(

@@ -737,9 +737,6 @@ class Store:
         if attempt is None:
             return False
         name, idx, outcome, accepted = attempt
-        if (name, done.node) not in seen:
-            seen.add((name, done.node))
-            self._seen(db, name, done.node, now)
         if outcome is not None:  # the same completion again (its answer was lost): same answer
             return bool(accepted) and outcome == done.outcome
         state, token, nfiles, failures, part = db.execute(
@@ -749,6 +746,11 @@ class Store:
         if state != "leased" or token != done.token:
             db.execute(_END_ATTEMPT, _attempt_values(done, now, "refused", accepted=False))
             return False
+        # Only a report taken counts the node as the job's: a late one from a node that is gone (its
+        # mini-batch requeued) must not make it count against instance_count again.
+        if (name, done.node) not in seen:
+            seen.add((name, done.node))
+            self._seen(db, name, done.node, now)
         spec = self._spec(db, name)
         outcome, failure, error, part, offset, length = self._judge(spec, part, done, part_ok)
         if outcome == "succeeded":

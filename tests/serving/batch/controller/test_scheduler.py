@@ -25,6 +25,7 @@ from tests.serving.batch.controller.helpers import (
     deployment,
     invoke_body,
     rows_for,
+    write_config,
     write_inputs,
 )
 
@@ -381,6 +382,34 @@ def test_nodes_of_an_older_template_finish_what_they_hold_get_nothing_more_and_a
     while w.run_one(node="blue-node-3"):
         pass
     assert {b.state for b in w.store.minibatches(name)} == {"succeeded"}
+
+
+def test_a_new_config_is_reported_applied_only_once_a_scaling_pass_knows_the_old_nodes(
+    world: Callable[..., World], root: Path
+) -> None:
+    agent = FakeAgent()
+    w = world(agent, mini_batch_size=1)
+    write_inputs(root, 10)
+    assert w.scheduler.config_digest == ""  # nothing reported before the first pass
+    w.scheduler.tick()
+    first = w.watcher.current.digest
+    assert w.scheduler.config_digest == first
+    w.invoke()
+    w.scheduler.tick()  # blue-node-0 and blue-node-1, idle
+    # `pulumi up` writes new node templates, then a config naming them; `pulumi up` ends once the
+    # health answer reports that config. No scaling pass is due by the clock.
+    agent.outdate("blue")
+    cfg = config(deployment("blue", cluster=CLUSTER, max_concurrency_per_instance=2, instance_count=2))
+    write_config(w.settings.config, cfg.model_copy(update={"deployments": {
+        "blue": cfg.deployments["blue"].model_copy(update={"template": "new"})}}))  # fmt: skip
+    assert w.scheduler.config_digest == first
+    w.scheduler.tick()
+    assert w.scheduler.config_digest == w.watcher.current.digest != first
+    # From that report on, the old nodes get no work: the job goes on on nodes of the new template.
+    assert not w.run_one(node="blue-node-0")
+    assert ("remove", "blue-node-0") in agent.calls
+    assert sorted(agent.nodes_by_name) == ["blue-node-2", "blue-node-3"]
+    assert w.run_one(node="blue-node-2")
 
 
 def test_finalize_merges_in_mini_batch_order_and_writes_azures_logs(

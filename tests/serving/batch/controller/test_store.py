@@ -109,6 +109,15 @@ def test_leases_of_gone_nodes_are_requeued_and_no_others(store: Store) -> None:
     assert store.complete(_ok(gone), 2, always) is False
 
 
+def test_a_refused_late_report_of_a_gone_node_does_not_make_it_the_job_s_node_again(store: Store) -> None:
+    store.create_job(_spec(instance_count=1), [["a"], ["b"]], now=0)
+    gone = _lease(store, node="n1", now=0)
+    assert store.release_gone_nodes({"n1"}, now=1) == [("job-1", gone.minibatch)]
+    assert store.complete(_ok(gone), 2, always) is False  # its report came after all
+    # instance_count 1: the job's one node is whichever takes it now, not the gone one.
+    assert _lease(store, node="n2", now=2).minibatch == gone.minibatch
+
+
 def test_a_mini_batch_that_keeps_losing_its_node_fails_at_last(store: Store) -> None:
     # max_retries 1: after LOST_NODES_FORGIVEN free losses, two counted ones fail it.
     store.create_job(_spec(), [["a"]], now=0)
