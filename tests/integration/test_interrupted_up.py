@@ -1,14 +1,15 @@
 """A `make up` killed mid-update (terminal closed, machine stopped) does not leave a stack the next one
 cannot finish: the lock the killed pulumi held is removed, and the half-made resources are completed.
 
-Real engine, real Docker: `scripts/stack up` (what `make up` runs) is killed with SIGKILL, with every
-process it started, while the engine is creating containers.
+Real engine, real Docker: `scripts/stack up` (what `make up` runs) is killed with SIGKILL while the
+engine is creating containers: with every process it started, or the engine alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -23,6 +24,7 @@ from tests.integration.scoring import post_score
 
 pytestmark = pytest.mark.integration
 ENDPOINT = "it-killed-up"
+PULUMI = shutil.which("pulumi") or "pulumi"
 
 
 def _descendants(root: int) -> set[int]:
@@ -57,53 +59,99 @@ def _stack_up(stack: TempStack) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start_up_and_wait_until_creating(stack: TempStack) -> subprocess.Popen[str]:
+    """`scripts/stack up`, once the engine is creating containers: some made, some being made."""
+    proc = subprocess.Popen(
+        ["scripts/stack", "up", stack.name],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    seen, updating = [], False
+    for line in proc.stdout:
+        seen.append(line)
+        updating = updating or line.startswith("Updating (")
+        if updating and " creating" in line:
+            break
+    assert updating, "".join(seen)
+    time.sleep(1.0)
+    return proc
+
+
+def _the_next_up_finishes_the_stack(stack: TempStack) -> None:
+    # What made the next `make up` fail before: "the stack is currently locked by 1 lock(s)".
+    assert _lock_files(stack.name), "the killed pulumi left no lock; the test did not kill it in time"
+    again = _stack_up(stack)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "removed the lock a pulumi process" in again.stderr, again.stderr
+    assert "left running" not in again.stderr, again.stderr  # an up that ends leaves nothing behind
+    assert not _lock_files(stack.name)
+    out = stack.outputs(show_secrets=True)
+    deadline = time.monotonic() + 15
+    while True:
+        status, body = post_score(out[f"{ENDPOINT}.scoring_uri"], out[f"{ENDPOINT}.primary_key"])
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == 200, body
+    instances = docker.from_env().containers.list(
+        filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", "io.mlendpoints.deployment=blue"]}
+    )
+    assert len(instances) == 2, [c.name for c in instances]
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_a_killed_up_leaves_a_stack_the_next_up_finishes() -> None:
     stack = TempStack.create(local_stack(plain_serving(ENDPOINT, instance_count=2)))
     try:
-        proc = subprocess.Popen(
-            ["scripts/stack", "up", stack.name],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        seen, updating = [], False
-        for line in proc.stdout:
-            seen.append(line)
-            updating = updating or line.startswith("Updating (")
-            if updating and " creating" in line:
-                break
-        assert updating, "".join(seen)
-        time.sleep(1.0)  # inside the update: some resources made, some being made
+        proc = _start_up_and_wait_until_creating(stack)
         victims = _descendants(proc.pid) | {proc.pid}
         for pid in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        assert proc.stdout is not None
         proc.stdout.close()
-        # What made the next `make up` fail before: "the stack is currently locked by 1 lock(s)".
-        assert _lock_files(stack.name), "the killed pulumi left no lock; the test did not kill it in time"
-
-        again = _stack_up(stack)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert "removed the lock a pulumi process" in again.stderr, again.stderr
-        assert not _lock_files(stack.name)
-        out = stack.outputs(show_secrets=True)
-        deadline = time.monotonic() + 15
-        while True:
-            status, body = post_score(out[f"{ENDPOINT}.scoring_uri"], out[f"{ENDPOINT}.primary_key"])
-            if status == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert status == 200, body
-        instances = docker.from_env().containers.list(
-            filters={"label": [f"io.mlendpoints.endpoint={ENDPOINT}", "io.mlendpoints.deployment=blue"]}
-        )
-        assert len(instances) == 2, [c.name for c in instances]
+        _the_next_up_finishes_the_stack(stack)
     finally:
         stack.destroy_and_remove()
     assert not docker.from_env().containers.list(
         all=True, filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"}
     )
+
+
+def test_a_pulumi_killed_alone_leaves_no_process_running_and_the_next_up_finishes() -> None:
+    # The kernel's OOM killer takes the biggest process, pulumi, and nothing else: its language host,
+    # program and providers were left running before, a few hundred MB each time.
+    stack = TempStack.create(local_stack(plain_serving(ENDPOINT, instance_count=2)))
+    try:
+        proc = _start_up_and_wait_until_creating(stack)
+        (engine,) = [
+            pid for pid in _descendants(proc.pid) if _cmdline(pid)[:2] in (["pulumi", "up"], [PULUMI, "up"])
+        ]
+        plugins = _descendants(engine)
+        assert plugins, "the engine ran no plugin processes"
+        os.kill(engine, signal.SIGKILL)
+        said, _ = proc.communicate(timeout=90)  # what was left running held the pipe open
+        assert proc.returncode != 0
+        assert "pulumi left running when it ended (killed)" in said, said
+        assert [pid for pid in plugins if _running(pid)] == [], [_cmdline(p) for p in plugins if _running(p)]
+        _the_next_up_finishes_the_stack(stack)
+    finally:
+        stack.destroy_and_remove()
