@@ -11,6 +11,12 @@ from components.stack_process import live_children, stop_leftovers
 from tests.integration.pulumi_stack import REPO
 
 
+def _reaper(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m components.stack_process ARGS` as scripts/stack runs it."""
+    command = [sys.executable, "-m", "components.stack_process", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+
+
 def _proc(tmp_path: Path, processes: dict[int, tuple[str, int]]) -> Path:
     for pid, (state, parent) in processes.items():
         (tmp_path / str(pid)).mkdir()
@@ -55,14 +61,7 @@ def test_nothing_left_nothing_said() -> None:
 def test_a_process_the_command_left_running_is_stopped_and_its_exit_code_kept() -> None:
     # `sh` starts `sleep` in the background and exits: the sleep is an orphan, as a language host is
     # when pulumi is killed. Without the reaper, the captured pipe stays open for 300 s.
-    done = subprocess.run(
-        [sys.executable, "-m", "components.stack_process", "--", "sh", "-c", "sleep 300 & echo $!; exit 3"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _reaper("--", "sh", "-c", "sleep 300 & echo $!; exit 3")
     assert done.returncode == 3, done.stderr
     orphan = int(done.stdout.split()[0])
     assert "stopped 1 process(es) sh left running when it ended (exit code 3)" in done.stderr
@@ -71,14 +70,7 @@ def test_a_process_the_command_left_running_is_stopped_and_its_exit_code_kept() 
 
 
 def test_a_command_killed_by_a_signal_exits_as_a_shell_would() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "components.stack_process", "--", "sh", "-c", "kill -9 $$"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _reaper("--", "sh", "-c", "kill -9 $$")
     assert done.returncode == 128 + signal.SIGKILL, done.stderr
     assert done.stderr == ""
 
@@ -88,12 +80,5 @@ def _state(pid: int) -> str:
 
 
 def test_no_command_is_a_usage_error() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "components.stack_process"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _reaper()
     assert done.returncode == 2 and "no command given" in done.stderr
