@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from components.targets.local.plan import probe_test
 from serving import probe
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -79,3 +86,47 @@ def test_readiness_tells_a_failed_script_apart(
 def test_usage_errors() -> None:
     assert probe.main([]) == 2
     assert probe.main(["port", "/"]) == 2
+
+
+# ---------------------------------------------------------------- the command the engine runs
+
+
+def _run_health_check(command: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """The health check's command as the engine runs it, with this interpreter as `python`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, *flags, *command[1:]], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _imported(importtime_stderr: str) -> set[str]:
+    return {
+        line.split("|")[-1].strip()
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and not line.endswith("| imported package")
+    }
+
+
+def test_the_health_check_command_probes_liveness_and_readiness(server: tuple[int, dict[str, int]]) -> None:
+    port, statuses = server
+    statuses.update({"/": 200, "/readyz": 503})
+    done = _run_health_check(probe_test(port, "/", "/readyz"))
+    assert (done.returncode, done.stdout) == (0, "not-ready\n"), done.stderr
+    statuses["/"] = 500
+    done = _run_health_check(probe_test(port, "/"))
+    assert (done.returncode, done.stdout) == (1, "not-live\n"), done.stderr
+
+
+def test_a_health_check_imports_nothing_beyond_the_interpreter_s_start(
+    server: tuple[int, dict[str, int]],
+) -> None:
+    # The engine runs it every 10 s in every container: urllib alone was ~50 ms of CPU a check.
+    port, statuses = server
+    statuses.update({"/": 200, "/readyz": 200})
+    bare = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", "-c", "pass"], capture_output=True, text=True, timeout=60
+    )
+    done = _run_health_check(probe_test(port, "/", "/readyz"), "-X", "importtime")
+    assert (done.returncode, done.stdout) == (0, "ready\n"), done.stderr
+    extra = _imported(done.stderr) - _imported(bare.stderr)
+    assert extra <= {"_socket", "serving", "serving.probe", "__future__"}, sorted(extra)

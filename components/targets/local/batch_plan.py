@@ -217,7 +217,7 @@ def controller_container(
         "ready_port": protocol.PUBLIC_PORT,
         "ready_timeout_s": 60,
         "health": {
-            "test": ["python", "-m", "serving.probe", str(protocol.PUBLIC_PORT), "/"],
+            "test": local_plan.probe_test(protocol.PUBLIC_PORT, "/"),
             "interval_s": 10,
             "timeout_s": 5,
             "retries": 3,

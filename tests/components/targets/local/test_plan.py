@@ -161,7 +161,7 @@ def test_liveness_probe_becomes_the_docker_health_check() -> None:
     probe = {"initial_delay": 5, "period": 3, "timeout": 1, "failure_threshold": 4}
     health = local_plan.liveness_health(deployment(liveness_probe=probe))
     assert health == {
-        "test": ["python", "-m", "serving.probe", "5001", "/", "/readyz"],
+        "test": local_plan.probe_test(5001, "/", "/readyz"),
         "interval_s": 3,
         "timeout_s": 1,
         "retries": 4,
