@@ -110,6 +110,8 @@ class Supervisor:
         # The digest GET / reports; it only moves once no worker with an older config accepts.
         self.reported_digest = ""
         self.addresses: dict[str, list[str]] = {}
+        # False after a reload that failed part-way: the next re-resolve retries it whatever it finds.
+        self._settled = True
         self.state: ControlState | None = None
         self._signatures = self._watched()
         self._stop = asyncio.Event()
@@ -230,6 +232,7 @@ class Supervisor:
             addresses = await asyncio.to_thread(resolve_all, _instances(config))
             text = render(config, secrets, self.layout, addresses, digest)
             if text == self.conf_text:
+                self._settled = True
                 return False
             # Two steps, so that whoever sees the new digest on GET / (pulumi up waits for it) only
             # ever reaches the new config: first the new config still reporting the old digest,
@@ -242,10 +245,12 @@ class Supervisor:
             await self._apply(text)
             self.reported_digest = digest
         except (ConfigError, NginxError, OSError) as exc:
+            self._settled = False
             self.state.metrics.reload_failures += 1
             log.error("config change not applied (%s), still serving the previous one: %s", reason, exc)
             return False
         self._adopt(config, secrets, addresses)
+        self._settled = True
         self.state.metrics.reloads += 1
         self._log_unresolved()
         log.info("config applied (%s): traffic %s, mirror %s", reason, config.live_traffic, config.mirror)
@@ -293,7 +298,18 @@ class Supervisor:
                 await self.reload("config file changed")
             elif loop.time() >= next_resolve:
                 next_resolve = loop.time() + self.settings.resolve_interval_s
-                await self.reload("instance addresses re-resolved")
+                await self.re_resolve()
+
+    async def re_resolve(self) -> bool:
+        """Follow instances that came back with another address. This runs every second for the
+        router's life, so an unchanged answer costs the lookups only: reading, validating and
+        rendering the config is for a change of address, or a reload that failed part-way."""
+        assert self.state is not None
+        if self._settled:
+            addresses = await asyncio.to_thread(resolve_all, _instances(self.state.config))
+            if addresses == self.addresses:
+                return False
+        return await self.reload("instance addresses re-resolved")
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT (graceful stop) or until nginx dies; the exit status to use."""
