@@ -72,6 +72,9 @@ class Engine:
         while not stop.is_set():
             try:
                 events = self.client.events(decode=True, filters={**self.filters, "type": "container"})
+                # What happened while the stream was not there (the agent's start, a reconnect) is
+                # found by a sweep, not by events.
+                wake.put("")
                 for event in events:
                     action = str(event.get("Action") or event.get("status") or "")
                     if action in ("die", "kill", "stop", "oom") or action.startswith("health_status"):

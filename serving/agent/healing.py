@@ -68,9 +68,12 @@ class HealHistory:
             return 0, last
         return count, last
 
-    def due(self, name: str, now: float) -> bool:
+    def due_at(self, name: str, now: float) -> float:
         count, last = self.recent(name, now)
-        return now >= last + self.policy.delay(count)
+        return last + self.policy.delay(count)
+
+    def due(self, name: str, now: float) -> bool:
+        return now >= self.due_at(name, now)
 
     def record(self, name: str, now: float) -> None:
         count, _ = self.recent(name, now)
@@ -94,6 +97,16 @@ def needed(container: Observed) -> Action | None:
     # created: a deployer is still setting it up; restarting: the engine's restart policy has it;
     # removing: being deleted on purpose; paused: paused by hand, left as it is.
     return None
+
+
+def next_due(containers: Iterable[Observed], history: HealHistory, now: float) -> float | None:
+    """When the earliest heal that waits out its back-off becomes due; None when none waits."""
+    waiting = [
+        history.due_at(c.name, now)
+        for c in containers
+        if needed(c) is not None and not history.due(c.name, now)
+    ]
+    return min(waiting, default=None)
 
 
 def plan(containers: Iterable[Observed], history: HealHistory, now: float) -> list[Action]:

@@ -99,7 +99,7 @@ def test_keeper_sweep_heals_killed_and_unhealthy_but_not_itself() -> None:
     assert keeper.sweep() == 0
 
 
-def test_watch_wakes_on_death_and_health_events() -> None:
+def test_watch_wakes_on_connecting_and_on_death_and_health_events() -> None:
     events = [
         {"Action": "die", "Actor": {"Attributes": {"name": "ep-blue-0"}}},
         {"Action": "exec_start: python -m serving.probe", "Actor": {"Attributes": {"name": "x"}}},
@@ -115,4 +115,16 @@ def test_watch_wakes_on_death_and_health_events() -> None:
 
     wake: queue.Queue[str] = queue.Queue()
     Engine("ep", Client([])).watch(wake, stop)  # type: ignore[arg-type]
-    assert [wake.get_nowait() for _ in range(wake.qsize())] == ["ep-blue-0", "ep-router"]
+    # The first wake is the connection itself: what happened before it is found by a sweep.
+    assert [wake.get_nowait() for _ in range(wake.qsize())] == ["", "ep-blue-0", "ep-router"]
+
+
+def test_the_keeper_sleeps_a_sweep_interval_at_rest_and_wakes_when_a_back_off_ends() -> None:
+    client = FakeClient([inspect("ep-blue-0", "exited")])
+    keeper = Keeper(AgentSettings(endpoint="ep", backoff_first_s=3), Engine("ep", client))  # type: ignore[arg-type]
+    assert keeper.sweep() == 1  # the first heal is at once
+    assert keeper.wait_s(0) == keeper.settings.sweep_interval_s  # running now: nothing to wait for
+    client.api.docs["id-ep-blue-0"]["State"]["Status"] = "exited"  # dead again at once
+    assert keeper.sweep() == 0  # in back-off (3 s from the first heal)
+    assert keeper.next_due is not None
+    assert 2.5 < keeper.wait_s(keeper.next_due - 3) <= 3

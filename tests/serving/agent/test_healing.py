@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.agent.healing import BackoffPolicy, HealHistory, Observed, needed, plan
+from serving.agent.healing import BackoffPolicy, HealHistory, Observed, needed, next_due, plan
 
 
 def box(name: str = "ep-blue-0-abc", status: str = "running", **kw: object) -> Observed:
@@ -67,3 +67,14 @@ def test_each_container_has_its_own_backoff() -> None:
     history.record("a", 0)
     actions = plan([box("a", status="exited"), box("b", status="exited")], history, now=1)
     assert [a.container.name for a in actions] == ["b"]
+
+
+def test_a_heal_in_back_off_says_when_it_is_due() -> None:
+    # The agent sweeps rarely when nothing happens; a heal waiting out its back-off wakes it on time.
+    history = HealHistory(BackoffPolicy(first_delay_s=2, max_delay_s=30))
+    down, fine = box("a", status="exited"), box("b")
+    assert next_due([down, fine], history, now=0) is None  # due now: nothing waits
+    history.record("a", 0)
+    history.record("a", 1)  # healed twice: the next one waits 4 s from the last
+    assert next_due([down, fine], history, now=2) == 5
+    assert next_due([box("a"), fine], history, now=2) is None  # running again: nothing to wait for
