@@ -906,6 +906,14 @@ class Store:
                 demand.append(JobDemand(self._spec(db, name).settings.instance_count, outstanding))
             return demand
 
+    def has_open_jobs(self) -> bool:
+        """Whether any job is queued or running (one index lookup)."""
+        with self._read() as db:
+            return (
+                db.execute("SELECT 1 FROM jobs WHERE status IN ('Queued', 'Running') LIMIT 1").fetchone()
+                is not None
+            )
+
     def busy_nodes(self) -> set[str]:
         with self._read() as db:
             return {

@@ -299,6 +299,67 @@ def test_a_job_s_last_completion_is_merged_without_waiting_out_the_gap_between_p
     assert not loop.is_alive()  # stopping does not wait out the gap either
 
 
+def test_an_endpoint_at_rest_asks_the_agent_nothing_until_a_job_comes(
+    make_settings: Callable[..., ControllerSettings], root: Path
+) -> None:
+    agent = FakeAgent()
+    cluster = ClusterLimits(name="cpu", min_instances=0, max_instances=3, idle_time_before_scale_down=0)
+    blue = deployment(
+        "blue", cluster=cluster, max_concurrency_per_instance=2, instance_count=2, mini_batch_size=1
+    )
+    w = World(make_settings(config(blue)), agent)
+    write_inputs(root, 10)
+    w.scheduler.tick()  # the first pass: no node, none wanted
+    listed = agent.listed
+    for _ in range(5):
+        w.clock.now += 10  # past scale_interval_s each time
+        w.scheduler.tick()
+    assert agent.listed == listed
+    # A job brings a pass at once, and passes go on while it is open and while it leaves nodes behind.
+    w.invoke()
+    w.scheduler.tick()
+    assert agent.calls == [("ensure", "blue", "2")]
+    while w.run_one(node="blue-node-0"):
+        pass
+    w.clock.now += 10
+    w.scheduler.tick()  # the job ends; its idle nodes go (idle time 0)
+    w.clock.now += 10
+    w.scheduler.tick()
+    assert sorted(c[1] for c in agent.calls if c[0] == "remove") == ["blue-node-0", "blue-node-1"]
+    w.clock.now += 10
+    w.scheduler.tick()  # this pass finds no node: at rest again
+    listed = agent.listed
+    w.clock.now += 10
+    w.scheduler.tick()
+    assert agent.listed == listed
+    # A job that comes another way than an invoke (not through job_submitted) is seen all the same.
+    w.scheduler.job_submitted = lambda deployment, instance_count: None  # type: ignore[method-assign]
+    w.invoke()
+    w.clock.now += 10
+    w.scheduler.tick()
+    assert agent.listed == listed + 1 and agent.calls[-1] == ("ensure", "blue", "2")
+
+
+def test_a_cluster_with_min_instances_or_a_failing_agent_is_never_at_rest(
+    make_settings: Callable[..., ControllerSettings],
+) -> None:
+    cluster = ClusterLimits(name="cpu", min_instances=1, max_instances=3, idle_time_before_scale_down=60)
+    agent = FakeAgent()
+    w = World(make_settings(config(deployment("blue", cluster=cluster))), agent)
+    w.scheduler.tick()
+    agent.nodes_by_name.clear()  # its one node vanished
+    w.clock.now += 10
+    w.scheduler.tick()
+    assert agent.calls == [("ensure", "blue", "1")] * 2
+    agent = FakeAgent(failing=True)
+    w = World(make_settings(config(deployment("blue", cluster=CLUSTER))), agent)
+    w.scheduler.tick()
+    agent.failing = False
+    w.clock.now += 10
+    w.scheduler.tick()
+    assert agent.listed == 1  # retried at the next interval
+
+
 def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(
     world: Callable[..., World], root: Path
 ) -> None:
