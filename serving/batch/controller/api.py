@@ -27,7 +27,8 @@ from serving.batch.controller.resource import job_resource
 from serving.batch.controller.scheduler import Connected, Scheduler, connected_always
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.step_store import StepStore
-from serving.batch.controller.store import JobRow, Store
+from serving.batch.controller.store import Store
+from serving.batch.controller.store_rows import JobRow
 from serving.batch.protocol import (
     NODE_SECRET_HEADER,
     ControllerConfig,

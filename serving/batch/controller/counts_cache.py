@@ -6,7 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from serving.batch.controller.store import Counts, JobRow, Store
+from serving.batch.controller.store import Store
+from serving.batch.controller.store_rows import Counts, JobRow
 
 # Counting scans all of a job's mini-batches under the store's lock (~1.3 ms for 5 000, ~36 ms for
 # 100 000), which node leases and reports wait for; progress bars and scripts poll every few hundred

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from serving.batch.controller.jobs import JobSpec
-from serving.batch.controller.store import AttemptRow, Counts, JobRow, MiniBatchRow
+from serving.batch.controller.store_rows import AttemptRow, Counts, JobRow, MiniBatchRow
 
 _FAILURES = {
     "exception": "run() raised an exception",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from serving.batch.controller.errors import MergeError
-from serving.batch.controller.store import AcceptedPart
+from serving.batch.controller.store_rows import AcceptedPart
 
 _CHUNK = 1 << 20
 

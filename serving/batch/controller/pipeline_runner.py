@@ -27,7 +27,8 @@ from serving.batch.controller.pipeline_runs import (
     step_command,
 )
 from serving.batch.controller.step_store import StepRow, StepStore
-from serving.batch.controller.store import JobRow, Store
+from serving.batch.controller.store import Store
+from serving.batch.controller.store_rows import JobRow
 
 log = logging.getLogger("serving.batch.controller")
 _ENDED = frozenset({"exited", "dead"})

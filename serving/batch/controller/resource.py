@@ -6,7 +6,7 @@ from typing import Any
 
 from serving.batch.controller.joblogs import utc
 from serving.batch.controller.step_store import StepRow
-from serving.batch.controller.store import Counts, JobRow
+from serving.batch.controller.store_rows import Counts, JobRow
 
 JOB_TYPE = "Microsoft.MachineLearningServices/workspaces/batchEndpoints/jobs"
 

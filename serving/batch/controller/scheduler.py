@@ -20,7 +20,8 @@ from serving.batch.controller.pipeline_runner import PipelineRunner
 from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desired_nodes
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.step_store import StepStore
-from serving.batch.controller.store import TERMINAL, Store
+from serving.batch.controller.store import Store
+from serving.batch.controller.store_rows import TERMINAL
 from serving.batch.controller.work_signal import RECHECK_S, WorkSignal
 from serving.batch.protocol import (
     Heartbeat,

@@ -4,7 +4,8 @@ Tables: `jobs` (one row per job, its JobSpec as JSON), `minibatches` (state pend
 succeeded | failed | canceled, the current attempt's token, failure count, accepted rows: a part file
 and, for bundles, the byte range in it) and
 `attempts` (one row per lease handed out: who ran it, how it ended; completions are answered from it,
-so a repeated completion with the same token gets the same answer).
+so a repeated completion with the same token gets the same answer). The schema is in store_schema.py,
+the rows handed out in store_rows.py, the batched reads for settling a bundle in store_reads.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,177 +32,26 @@ from serving.batch.controller.minibatches import (
 )
 from serving.batch.controller.scaling import JobDemand
 from serving.batch.controller.store_reads import read_attempts, read_batches
+from serving.batch.controller.store_rows import (
+    STATES,
+    AcceptedPart,
+    AttemptRow,
+    Counts,
+    JobRow,
+    MiniBatchRow,
+    PartCheck,
+    PartPath,
+)
+from serving.batch.controller.store_schema import BY_STATE, SCHEMA, add_missing_columns
 from serving.batch.protocol import LEASE_EXPIRY_S, Completion, Lease, LeaseRequest
 
-ACTIVE = ("Queued", "Running", "Finalizing")
-TERMINAL = ("Completed", "Failed", "Canceled")
-STATES = ("pending", "leased", "succeeded", "failed", "canceled")
-_BY_STATE = "minibatches INDEXED BY minibatches_state"  # see the index's comment in _SCHEMA
 _PART_NAME = re.compile(r"mb\d+-a\d+\.part")  # scheduler.part_path's names
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    deployment TEXT NOT NULL,
-    status TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    ended_at REAL,
-    total_files INTEGER NOT NULL,
-    total_minibatches INTEGER NOT NULL,
-    failed_files INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    finalized INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs (status, deployment, seq);
-CREATE TABLE IF NOT EXISTS minibatches (
-    job TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    files TEXT NOT NULL,
-    nfiles INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    token TEXT,
-    node TEXT,
-    process INTEGER,
-    heartbeat_at REAL,
-    leased_at REAL,
-    failures INTEGER NOT NULL DEFAULT 0,
-    failure TEXT,
-    last_error TEXT,
-    elapsed REAL,
-    rows INTEGER,
-    part_path TEXT,
-    part_offset INTEGER,
-    part_length INTEGER,
-    PRIMARY KEY (job, idx)
-) WITHOUT ROWID;
--- Scheduling reads go through this index (INDEXED BY): without statistics SQLite would rather scan a
--- job's every mini-batch by primary key, which makes each lease cost O(job size).
-CREATE INDEX IF NOT EXISTS minibatches_state ON minibatches (state, job, idx);
-CREATE UNIQUE INDEX IF NOT EXISTS minibatches_token ON minibatches (token) WHERE token IS NOT NULL;
-CREATE TABLE IF NOT EXISTS attempts (
-    token TEXT PRIMARY KEY,
-    job TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    attempt INTEGER NOT NULL,
-    node TEXT NOT NULL,
-    process INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    outcome TEXT,
-    accepted INTEGER,
-    failure TEXT,
-    error TEXT,
-    elapsed REAL,
-    rows INTEGER
-);
-CREATE INDEX IF NOT EXISTS attempts_job ON attempts (job, idx, attempt);
--- The nodes a job ran on lately: a job keeps to its instance_count nodes between mini-batches,
--- instead of moving to whichever node asks first (each move costs the driver's init()).
-CREATE TABLE IF NOT EXISTS job_nodes (
-    job TEXT NOT NULL,
-    node TEXT NOT NULL,
-    last_seen REAL NOT NULL,
-    PRIMARY KEY (job, node)
-) WITHOUT ROWID;
-"""
 
 
 # Node losses a mini-batch may suffer before each further one counts as a failed try.
 LOST_NODES_FORGIVEN = 3
 # A node that completed a job's mini-batch this recently still counts as one of the job's nodes.
 STICKY_S = LEASE_EXPIRY_S
-
-
-@dataclass(frozen=True)
-class JobRow:
-    spec: JobSpec
-    status: str
-    created_at: float
-    started_at: float | None
-    ended_at: float | None
-    total_files: int
-    total_minibatches: int
-    failed_files: int
-    error: str | None
-    finalized: bool
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Mini-batches by state, files and rows of one job."""
-
-    minibatches: dict[str, int]
-    files: dict[str, int]
-    rows: int
-    failed_tries: int
-
-    @property
-    def outstanding(self) -> int:
-        return self.minibatches["pending"] + self.minibatches["leased"]
-
-
-@dataclass(frozen=True)
-class MiniBatchRow:
-    idx: int
-    files: list[str]
-    state: str
-    attempt: int
-    failures: int
-    failure: str | None
-    last_error: str | None
-    rows: int | None
-    part_path: str | None
-
-
-@dataclass(frozen=True)
-class AttemptRow:
-    idx: int
-    attempt: int
-    node: str
-    process: int
-    started_at: float
-    ended_at: float | None
-    outcome: str | None
-    accepted: bool
-    failure: str | None
-    error: str | None
-    elapsed: float | None
-    rows: int | None
-
-
-PartPath = Callable[[JobSpec, int, int], str]
-# (part file, bytes it must hold) -> whether it does: a node's claim is checked before it is accepted.
-PartCheck = Callable[[str, int], bool]
-
-
-@dataclass(frozen=True)
-class AcceptedPart:
-    """Where one succeeded mini-batch's rows are: a whole part file, or a byte range of a bundle's."""
-
-    minibatch: int
-    path: str
-    offset: int = 0
-    length: int | None = None  # None: to the end of the file
-
-
-# Columns added after the first release: a store from an older controller gets them on open.
-_ADDED_COLUMNS = {
-    "minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER")),
-    # model: mini-batches on nodes; pipeline: steps (step_store.py), settled by the pipeline runner.
-    "jobs": (("kind", "TEXT NOT NULL DEFAULT 'model'"),),
-}
-
-
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for column, kind in columns:
-            if column not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _claimed_part(spec: JobSpec, leased: str, done: Completion) -> tuple[str, int, int | None] | str:
@@ -261,8 +110,8 @@ class Store:
         # a host crash may lose the last commits, which only re-runs attempts that were never merged.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        _add_missing_columns(self._db)
+        self._db.executescript(SCHEMA)
+        add_missing_columns(self._db)
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
         # Job -> (run() seconds, mini-batches) of its successes so far: its pace is their mean, which
@@ -443,11 +292,11 @@ class Store:
     def _abandon_rest(self, db: sqlite3.Connection, name: str, now: float) -> None:
         db.execute(
             "UPDATE attempts SET outcome = 'canceled', accepted = 0, ended_at = ? WHERE token IN"
-            f" (SELECT token FROM {_BY_STATE} WHERE state = 'leased' AND job = ?)",
+            f" (SELECT token FROM {BY_STATE} WHERE state = 'leased' AND job = ?)",
             (now, name),
         )
         db.execute(
-            f"UPDATE {_BY_STATE} SET state = 'canceled' WHERE state IN ('pending', 'leased') AND job = ?",
+            f"UPDATE {BY_STATE} SET state = 'canceled' WHERE state IN ('pending', 'leased') AND job = ?",
             (name,),
         )
 
@@ -467,7 +316,7 @@ class Store:
                 nodes = {
                     n
                     for (n,) in db.execute(
-                        f"SELECT DISTINCT node FROM {_BY_STATE} WHERE state = 'leased' AND job = ?",
+                        f"SELECT DISTINCT node FROM {BY_STATE} WHERE state = 'leased' AND job = ?",
                         (name,),
                     )
                 }
@@ -481,7 +330,7 @@ class Store:
                     continue  # the job runs on instance_count nodes already (or did a moment ago)
                 # Counted on the index alone, up to where more pending would not change the share.
                 (pending,) = db.execute(
-                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
                     " LIMIT ?)",
                     (name, self._bundle_limit(spec, req)),
                 ).fetchone()
@@ -492,7 +341,7 @@ class Store:
                 pace, target = self._pace_of(spec)
                 size = bundle_size(req.max_minibatches, pace, pending, workers, target)
                 rows = db.execute(
-                    f"SELECT idx, files, attempt FROM {_BY_STATE} WHERE state = 'pending' AND job = ?"
+                    f"SELECT idx, files, attempt FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
                     " ORDER BY idx LIMIT ?",
                     (name, size),
                 ).fetchall()
@@ -803,7 +652,7 @@ class Store:
         with self._read() as db:  # most passes find nothing: no write transaction for them
             if (
                 db.execute(
-                    f"SELECT 1 FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ? LIMIT 1",
+                    f"SELECT 1 FROM {BY_STATE} WHERE state = 'leased' AND heartbeat_at < ? LIMIT 1",
                     (now - expiry_s,),
                 ).fetchone()
                 is None
@@ -811,7 +660,7 @@ class Store:
                 return []
         with self._txn() as db:
             expired = db.execute(
-                f"SELECT job, idx, token, node FROM {_BY_STATE} WHERE state = 'leased' AND heartbeat_at < ?",
+                f"SELECT job, idx, token, node FROM {BY_STATE} WHERE state = 'leased' AND heartbeat_at < ?",
                 (now - expiry_s,),
             ).fetchall()
             return self._requeue_lost(
@@ -826,7 +675,7 @@ class Store:
         with self._txn() as db:
             marks = ", ".join("?" * len(nodes))
             held = db.execute(
-                f"SELECT job, idx, token, node FROM {_BY_STATE} WHERE state = 'leased' AND node IN ({marks})",
+                f"SELECT job, idx, token, node FROM {BY_STATE} WHERE state = 'leased' AND node IN ({marks})",
                 tuple(nodes),
             ).fetchall()
             # Nor does it count as one of its jobs' instance_count nodes: a new node may take its place.
@@ -900,7 +749,7 @@ class Store:
             demand = []
             for (name,) in names:
                 (outstanding,) = db.execute(
-                    f"SELECT COUNT(*) FROM {_BY_STATE} WHERE state IN ('pending', 'leased') AND job = ?",
+                    f"SELECT COUNT(*) FROM {BY_STATE} WHERE state IN ('pending', 'leased') AND job = ?",
                     (name,),
                 ).fetchone()
                 demand.append(JobDemand(self._spec(db, name).settings.instance_count, outstanding))
@@ -917,8 +766,7 @@ class Store:
     def busy_nodes(self) -> set[str]:
         with self._read() as db:
             return {
-                node
-                for (node,) in db.execute(f"SELECT DISTINCT node FROM {_BY_STATE} WHERE state = 'leased'")
+                node for (node,) in db.execute(f"SELECT DISTINCT node FROM {BY_STATE} WHERE state = 'leased'")
             }
 
     def settle(self) -> list[str]:
@@ -927,7 +775,7 @@ class Store:
             # One write transaction per pass; the scheduler runs passes after completions, not per request.
             db.execute(
                 "UPDATE jobs SET status = 'Finalizing' WHERE status IN ('Queued', 'Running')"
-                f" AND kind = 'model' AND NOT EXISTS (SELECT 1 FROM {_BY_STATE}"
+                f" AND kind = 'model' AND NOT EXISTS (SELECT 1 FROM {BY_STATE}"
                 " WHERE state IN ('pending', 'leased') AND job = jobs.name)"
             )
             rows = db.execute(
@@ -940,7 +788,7 @@ class Store:
         """Whether the job of this attempt has no mini-batch pending or leased: the next pass settles it."""
         with self._read() as db:
             row = db.execute(
-                f"SELECT NOT EXISTS (SELECT 1 FROM {_BY_STATE} WHERE state IN ('pending', 'leased')"
+                f"SELECT NOT EXISTS (SELECT 1 FROM {BY_STATE} WHERE state IN ('pending', 'leased')"
                 " AND job = (SELECT job FROM attempts WHERE token = ?))",
                 (token,),
             ).fetchone()

@@ -6,7 +6,7 @@ import csv
 import io
 
 from serving.batch.controller.joblogs import error_text, failure_summary, report_csv
-from serving.batch.controller.store import AttemptRow, MiniBatchRow
+from serving.batch.controller.store_rows import AttemptRow, MiniBatchRow
 
 
 def _failed(idx: int, files: list[str]) -> MiniBatchRow:

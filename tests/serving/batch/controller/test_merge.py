@@ -8,7 +8,7 @@ import pytest
 
 from serving.batch.controller.errors import MergeError
 from serving.batch.controller.merge import merge_parts, remove_parts
-from serving.batch.controller.store import AcceptedPart
+from serving.batch.controller.store_rows import AcceptedPart
 
 
 def _parts(tmp_path: Path, contents: dict[int, str]) -> list[AcceptedPart]:

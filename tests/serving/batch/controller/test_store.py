@@ -10,7 +10,8 @@ import pytest
 from serving.batch.controller.errors import Conflict, NotFound
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.scheduler import part_path
-from serving.batch.controller.store import LOST_NODES_FORGIVEN, STICKY_S, AcceptedPart, Store
+from serving.batch.controller.store import LOST_NODES_FORGIVEN, STICKY_S, Store
+from serving.batch.controller.store_rows import AcceptedPart
 from serving.batch.protocol import Completion, JobSettings, Lease, LeaseRequest, PartRange
 
 
