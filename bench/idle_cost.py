@@ -47,7 +47,9 @@ def engine_cpu_s() -> dict[int, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to measure")
     args = parser.parse_args()
     import docker  # the project venv's Docker SDK
