@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pulumi
 import pytest
 
-from tests.pulumi_mocks import RecordingMocks
+from tests.pulumi_mocks import RecordingMocks, set_mocks
 
 
 @pytest.fixture
 def pulumi_mocks() -> Iterator[RecordingMocks]:
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="mlendpoints", stack="unit", preview=False)
+    set_mocks(mocks, project="mlendpoints", stack="unit")
     yield mocks

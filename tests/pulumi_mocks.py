@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+
+
+def set_mocks(mocks: pulumi.runtime.Mocks, project: str, stack: str) -> None:
+    """pulumi.runtime.set_mocks on the thread's event loop, made first when there is none: a test that
+    ran asyncio.run() before leaves the main thread without one, and the mocks would raise
+    "There is no current event loop" (seen when tests/serving ran before tests/components)."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        policy.get_event_loop()
+    except RuntimeError:
+        policy.set_event_loop(policy.new_event_loop())
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
 
 
 @dataclass

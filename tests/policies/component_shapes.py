@@ -14,7 +14,7 @@ from components.stack_config import load_stack_config
 from components.targets.endpoint_keys import SECRET_OUTPUTS
 from components.targets.local.target import LocalTarget
 from serving.batch import protocol
-from tests.pulumi_mocks import RecordingMocks
+from tests.pulumi_mocks import RecordingMocks, set_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER, ENDPOINT, DEPLOYMENT = (
@@ -52,7 +52,7 @@ def example(**overrides: dict[str, Any]) -> dict[str, Any]:
 def batch_component_props(state_dir: Path, serving: dict[str, Any] | None = None) -> list[tuple[str, dict]]:
     """(type, props) of each batch component the stack program registers for `serving`, in order."""
     mocks = _Mocks()
-    pulumi.runtime.set_mocks(mocks, project="mlendpoints", stack="unit", preview=False)
+    set_mocks(mocks, project="mlendpoints", stack="unit")
     stack = load_stack_config(serving or example(), base_dir=ROOT, target="local")
 
     @pulumi.runtime.test

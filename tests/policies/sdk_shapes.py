@@ -10,7 +10,7 @@ import pulumi_azure_native.machinelearningservices as ml
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from tests.pulumi_mocks import RecordingMocks
+from tests.pulumi_mocks import RecordingMocks, set_mocks
 
 
 def _azure() -> list[pulumi.Resource]:
@@ -158,7 +158,7 @@ def _docker() -> list[pulumi.Resource]:
 def capture(build: Callable[[], list[pulumi.Resource]]) -> dict[str, dict[str, Any]]:
     """Inputs by logical name, exactly as the SDK serialises them for the engine."""
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="proj", stack="dev", preview=False)
+    set_mocks(mocks, project="proj", stack="dev")
 
     @pulumi.runtime.test
     def run() -> pulumi.Output:
