@@ -4,6 +4,12 @@ A `pulumi up` killed before it ends (a closed terminal, Ctrl-C twice, a machine 
 lock file in the file:// backend, and every later `make up` then fails with "the stack is currently
 locked". A lock whose process ran on this host and no longer runs can hold nothing: it is removed,
 and said so. A lock from a process still running, or from another host sharing the backend, stays.
+
+A kill can also land while the backend writes a checkpoint. Its blob store (gocloud fileblob) writes a
+file's metadata sidecar (`<file>.attrs`) and then renames the new file over the old one. Killed in
+between, it leaves an empty sidecar beside the old, complete checkpoint, and every later command fails
+with "failed to load checkpoint: EOF" (seen in CI). A missing sidecar is read as "no metadata", so an
+empty one of the stack's checkpoint files is removed, once no lock is held on the stack.
 """
 
 from __future__ import annotations
@@ -82,6 +88,32 @@ def clear_stale_locks(
     return removed
 
 
+def empty_checkpoint_metadata(backend_url: str, project: str, stack: str) -> list[Path]:
+    """Empty metadata sidecars of the stack's checkpoint files (and its backups) in a file:// backend."""
+    parsed = urlparse(backend_url)
+    if parsed.scheme != "file":
+        return []
+    stacks = Path(parsed.path) / ".pulumi" / "stacks"
+    folders = [stacks / project, stacks]  # project-scoped layout, and the older flat one
+    return sorted(
+        path
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.glob(f"{stack}.json*.attrs")
+        if path.is_file() and path.stat().st_size == 0
+    )
+
+
+def clear_empty_checkpoint_metadata(backend_url: str, project: str, stack: str) -> list[Path]:
+    """Remove them, unless a lock is held on the stack (its pulumi may be writing one right now)."""
+    if lock_files(backend_url, project, stack):
+        return []
+    removed = empty_checkpoint_metadata(backend_url, project, stack)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def _project_name(root: Path) -> str:
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     if not isinstance(project, dict) or not project.get("name"):
@@ -105,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             f"removed the lock a pulumi process (pid {lock.pid}, since {lock.timestamp}) left on stack "
             f"{args.stack}: that process no longer runs (it was stopped before it ended; `make up` "
             f"refreshes the stack and finishes what it left) ({lock.path})",
+            file=sys.stderr,
+        )
+    for path in clear_empty_checkpoint_metadata(args.backend, project, args.stack):
+        print(
+            f"removed the empty metadata file a pulumi process killed while it saved stack {args.stack} "
+            f"left beside its checkpoint; the checkpoint before that save is read instead ({path})",
             file=sys.stderr,
         )
     return 0

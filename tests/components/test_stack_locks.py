@@ -66,9 +66,39 @@ def test_runs_pulumi_reads_the_process_command_line(tmp_path: Path) -> None:
 def test_the_command_says_what_it_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "Pulumi.yaml").write_text("name: mlendpoints\nruntime: python\n")
     _lock(tmp_path, "local", "a", pid=2**22 + 5, hostname=socket.gethostname())
+    empty = _checkpoint(tmp_path, "local", b"")  # the same kill cut a checkpoint save short
     assert (
         stack_locks.main(["--backend", f"file://{tmp_path}", "--stack", "local", "--root", str(tmp_path)])
         == 0
     )
     err = capsys.readouterr().err
     assert "removed the lock a pulumi process (pid 4194309" in err and "stack local" in err
+    assert "removed the empty metadata file a pulumi process killed while it saved stack local" in err
+    assert not empty.exists()
+
+
+def _checkpoint(state: Path, stack: str, metadata: bytes) -> Path:
+    folder = state / ".pulumi" / "stacks" / "mlendpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stack}.json").write_text("{}")
+    (folder / f"{stack}.json.attrs").write_bytes(metadata)
+    return folder / f"{stack}.json.attrs"
+
+
+def test_an_empty_checkpoint_metadata_file_a_kill_left_is_removed_once_no_lock_is_held(
+    tmp_path: Path,
+) -> None:
+    # Killed between creating the sidecar and writing it: pulumi then fails "failed to load checkpoint: EOF".
+    empty = _checkpoint(tmp_path, "local", b"")
+    (empty.parent / "local.json.bak.attrs").write_bytes(b"gob bytes")
+    other = _checkpoint(tmp_path, "prod", b"")
+    live = _lock(tmp_path, "local", "a", pid=111)
+    backend = f"file://{tmp_path}"
+    assert stack_locks.clear_empty_checkpoint_metadata(backend, "mlendpoints", "local") == []  # a pulumi runs
+    assert empty.exists()
+    live.unlink()
+    live.with_name("a.json.attrs").unlink()
+    assert stack_locks.clear_empty_checkpoint_metadata(backend, "mlendpoints", "local") == [empty]
+    assert not empty.exists()
+    assert (empty.parent / "local.json.bak.attrs").exists() and other.exists()  # not empty; another stack
+    assert stack_locks.empty_checkpoint_metadata("https://api.pulumi.com", "mlendpoints", "local") == []

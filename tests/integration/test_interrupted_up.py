@@ -81,12 +81,13 @@ def _start_up_and_wait_until_creating(stack: TempStack) -> subprocess.Popen[str]
     return proc
 
 
-def _the_next_up_finishes_the_stack(stack: TempStack) -> None:
+def _the_next_up_finishes_the_stack(stack: TempStack, *said: str) -> None:
     # What made the next `make up` fail before: "the stack is currently locked by 1 lock(s)".
     assert _lock_files(stack.name), "the killed pulumi left no lock; the test did not kill it in time"
     again = _stack_up(stack)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "removed the lock a pulumi process" in again.stderr, again.stderr
+    for message in ("removed the lock a pulumi process", *said):
+        assert message in again.stderr, again.stderr
     assert "left running" not in again.stderr, again.stderr  # an up that ends leaves nothing behind
     assert not _lock_files(stack.name)
     out = stack.outputs(show_secrets=True)
@@ -128,7 +129,14 @@ def test_a_killed_up_leaves_a_stack_the_next_up_finishes() -> None:
         proc.wait(timeout=30)
         assert proc.stdout is not None
         proc.stdout.close()
-        _the_next_up_finishes_the_stack(stack)
+        # What the kill leaves when it lands inside a checkpoint save (once in CI, by chance): the
+        # metadata file beside the checkpoint created and still empty. pulumi then read nothing of the
+        # stack ("failed to load checkpoint: EOF"), not even to select it.
+        state = Path(os.environ["PULUMI_BACKEND_URL"].removeprefix("file://"))
+        metadata = state / ".pulumi" / "stacks" / "mlendpoints" / f"{stack.name}.json.attrs"
+        assert metadata.is_file()
+        metadata.write_bytes(b"")
+        _the_next_up_finishes_the_stack(stack, "removed the empty metadata file")
     finally:
         stack.destroy_and_remove()
     assert not docker.from_env().containers.list(
