@@ -36,12 +36,18 @@ class Lock:
     timestamp: str
 
 
+def _state_folder(backend_url: str) -> Path | None:
+    """The `.pulumi` folder of a file:// backend; None for any other backend."""
+    parsed = urlparse(backend_url)
+    return Path(parsed.path) / ".pulumi" if parsed.scheme == "file" else None
+
+
 def lock_files(backend_url: str, project: str, stack: str) -> list[Path]:
     """The stack's lock files in a file:// backend (project-scoped layout, and the older flat one)."""
-    parsed = urlparse(backend_url)
-    if parsed.scheme != "file":
+    state = _state_folder(backend_url)
+    if state is None:
         return []
-    locks = Path(parsed.path) / ".pulumi" / "locks"
+    locks = state / "locks"
     folders = [locks / "organization" / project / stack, locks / stack]
     return sorted(path for folder in folders if folder.is_dir() for path in folder.glob("*.json"))
 
@@ -90,10 +96,10 @@ def clear_stale_locks(
 
 def empty_checkpoint_metadata(backend_url: str, project: str, stack: str) -> list[Path]:
     """Empty metadata sidecars of the stack's checkpoint files (and its backups) in a file:// backend."""
-    parsed = urlparse(backend_url)
-    if parsed.scheme != "file":
+    state = _state_folder(backend_url)
+    if state is None:
         return []
-    stacks = Path(parsed.path) / ".pulumi" / "stacks"
+    stacks = state / "stacks"
     folders = [stacks / project, stacks]  # project-scoped layout, and the older flat one
     return sorted(
         path

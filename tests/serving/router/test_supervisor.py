@@ -56,22 +56,20 @@ def _reloads(sup: supervisor.Supervisor, monkeypatch: pytest.MonkeyPatch) -> lis
     return reasons
 
 
-def test_the_same_addresses_cost_no_reload(
-    sup: supervisor.Supervisor, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("address", "reloads"),
+    [
+        ("172.18.0.5:5001", []),  # the same address: the lookups cost, the config is not read again
+        ("172.18.0.9:5001", ["instance addresses re-resolved"]),  # back elsewhere: nginx must follow
+    ],
+)
+def test_only_a_changed_address_costs_a_reload(
+    sup: supervisor.Supervisor, monkeypatch: pytest.MonkeyPatch, address: str, reloads: list[str]
 ) -> None:
     reasons = _reloads(sup, monkeypatch)
-    monkeypatch.setattr(supervisor, "resolve_all", lambda names: {n: ["172.18.0.5:5001"] for n in names})
-    assert _run(sup.re_resolve()) is False
-    assert reasons == []
-
-
-def test_an_instance_back_with_another_address_is_reloaded(
-    sup: supervisor.Supervisor, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reasons = _reloads(sup, monkeypatch)
-    monkeypatch.setattr(supervisor, "resolve_all", lambda names: {n: ["172.18.0.9:5001"] for n in names})
-    assert _run(sup.re_resolve()) is True
-    assert reasons == ["instance addresses re-resolved"]
+    monkeypatch.setattr(supervisor, "resolve_all", lambda names: {n: [address] for n in names})
+    assert _run(sup.re_resolve()) is bool(reloads)
+    assert reasons == reloads
 
 
 def test_a_reload_that_failed_part_way_is_retried_even_with_the_same_addresses(
