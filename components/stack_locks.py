@@ -36,7 +36,7 @@ class Lock:
     timestamp: str
 
 
-def _state_folder(backend_url: str) -> Path | None:
+def state_folder(backend_url: str) -> Path | None:
     """The `.pulumi` folder of a file:// backend; None for any other backend."""
     parsed = urlparse(backend_url)
     return Path(parsed.path) / ".pulumi" if parsed.scheme == "file" else None
@@ -44,7 +44,7 @@ def _state_folder(backend_url: str) -> Path | None:
 
 def lock_files(backend_url: str, project: str, stack: str) -> list[Path]:
     """The stack's lock files in a file:// backend (project-scoped layout, and the older flat one)."""
-    state = _state_folder(backend_url)
+    state = state_folder(backend_url)
     if state is None:
         return []
     locks = state / "locks"
@@ -96,7 +96,7 @@ def clear_stale_locks(
 
 def empty_checkpoint_metadata(backend_url: str, project: str, stack: str) -> list[Path]:
     """Empty metadata sidecars of the stack's checkpoint files (and its backups) in a file:// backend."""
-    state = _state_folder(backend_url)
+    state = state_folder(backend_url)
     if state is None:
         return []
     stacks = state / "stacks"
@@ -120,7 +120,7 @@ def clear_empty_checkpoint_metadata(backend_url: str, project: str, stack: str) 
     return removed
 
 
-def _project_name(root: Path) -> str:
+def project_name(root: Path) -> str:
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     if not isinstance(project, dict) or not project.get("name"):
         raise ValueError(f"{root / 'Pulumi.yaml'} names no project")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="the project folder (holds Pulumi.yaml)")
     args = parser.parse_args(argv)
     try:
-        project = _project_name(Path(args.root))
+        project = project_name(Path(args.root))
     except (OSError, ValueError, yaml.YAMLError) as error:
         print(f"stack locks not checked: {error}", file=sys.stderr)
         return 0

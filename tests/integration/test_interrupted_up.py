@@ -18,6 +18,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from components.stack_checkpoint import latest_deployment, pending_creates, recorded_ids
 from tests.integration.fixtures.tiny_endpoint import local_stack, plain_serving
 from tests.integration.pulumi_stack import REPO, TempStack
 from tests.integration.scoring import post_score
@@ -81,6 +82,24 @@ def _start_up_and_wait_until_creating(stack: TempStack) -> subprocess.Popen[str]
     return proc
 
 
+def _kill_all(proc: subprocess.Popen[str]) -> None:
+    for pid in _descendants(proc.pid) | {proc.pid}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def _made_and_unrecorded(stack: TempStack) -> list[str]:
+    """Containers the engine is creating that exist already and the stack does not record yet."""
+    latest = latest_deployment(os.environ["PULUMI_BACKEND_URL"], "mlendpoints", stack.name)
+    names = {str(c.inputs.get("name")) for c in pending_creates(latest)}
+    client = docker.from_env()
+    found = client.containers.list(all=True, filters={"label": f"io.mlendpoints.endpoint={ENDPOINT}"})
+    return [c.name for c in found if c.name in names and c.id not in recorded_ids(latest)]
+
+
 def _the_next_up_finishes_the_stack(stack: TempStack, *said: str) -> None:
     # What made the next `make up` fail before: "the stack is currently locked by 1 lock(s)".
     assert _lock_files(stack.name), "the killed pulumi left no lock; the test did not kill it in time"
@@ -121,14 +140,7 @@ def _running(pid: int) -> bool:
 def test_a_killed_up_leaves_a_stack_the_next_up_finishes() -> None:
     stack = TempStack.create(local_stack(plain_serving(ENDPOINT, instance_count=2)))
     try:
-        proc = _start_up_and_wait_until_creating(stack)
-        victims = _descendants(proc.pid) | {proc.pid}
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _kill_all(_start_up_and_wait_until_creating(stack))
         # What the kill leaves when it lands inside a checkpoint save (once in CI, by chance): the
         # metadata file beside the checkpoint created and still empty. pulumi then read nothing of the
         # stack ("failed to load checkpoint: EOF"), not even to select it.
@@ -161,5 +173,30 @@ def test_a_pulumi_killed_alone_leaves_no_process_running_and_the_next_up_finishe
         assert "pulumi left running when it ended (killed)" in said, said
         assert [pid for pid in plugins if _running(pid)] == [], [_cmdline(p) for p in plugins if _running(p)]
         _the_next_up_finishes_the_stack(stack)
+    finally:
+        stack.destroy_and_remove()
+
+
+def test_a_destroy_after_a_killed_up_leaves_nothing_running() -> None:
+    # pulumi drops the creates a killed run left pending, with a warning: the containers they made
+    # were left running (restart "always", ports published) while `destroy` said all was deleted.
+    stack = TempStack.create(local_stack(plain_serving(ENDPOINT, instance_count=2)))
+    try:
+        proc = _start_up_and_wait_until_creating(stack)
+        deadline = time.monotonic() + 60
+        while not _made_and_unrecorded(stack) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _kill_all(proc)
+        # Read again once pulumi is gone: what the stack will never know.
+        assert _made_and_unrecorded(stack), "no container made and unrecorded at the kill; killed too late"
+        gone = subprocess.run(
+            ["scripts/stack", "destroy", stack.name], cwd=REPO, capture_output=True, text=True, check=False
+        )
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        assert "removed what a pulumi killed while creating it left" in gone.stderr, gone.stderr
+        client = docker.from_env()
+        label = f"io.mlendpoints.endpoint={ENDPOINT}"
+        assert [c.name for c in client.containers.list(all=True, filters={"label": label})] == []
+        assert [n.name for n in client.networks.list(filters={"label": label})] == []
     finally:
         stack.destroy_and_remove()
