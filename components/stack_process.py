@@ -6,6 +6,9 @@ each holding a hundred MB or more, and every later killed run adds more. Run und
 are re-parented to it (Linux's child subreaper) instead of to init, and stopped once `pulumi` has
 ended: SIGTERM, and SIGKILL for any still running after a grace period.
 
+`--record-dir` also covers `pulumi` and this process killed together (a process-group kill, which
+pulumi's plugins survive in groups of their own): see components.stack_process_record.
+
 Signals: Ctrl-C reaches `pulumi` directly (it stays in the terminal's process group) and is ignored
 here, so `pulumi` cancels its update as it always does; SIGTERM and SIGHUP sent to this process are
 passed on to `pulumi`.
@@ -24,6 +27,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+
+from components.stack_process_record import Process, Recorder, start_time, stop_left
 
 PR_SET_CHILD_SUBREAPER = 36
 SETTLE_S = 1.0  # for processes to end by themselves after `pulumi` did
@@ -100,10 +105,49 @@ def stop_leftovers(
         waited += STEP_S
 
 
-def run(command: Sequence[str]) -> int:
-    """Run `command` to its end, then stop what it left running; its exit code (128+N for signal N)."""
+def stop_recorded(
+    processes: list[Process],
+    kill: Callable[[int, int], None] = os.kill,
+    started: Callable[[int], int | None] = start_time,
+    sleep: Callable[[float], None] = time.sleep,
+    grace_s: float = GRACE_S,
+) -> list[int]:
+    """Stop processes that are not our children (no wait() for them): SIGTERM, then SIGKILL for any
+    still running after `grace_s`. A process counts as running while its pid has its start time."""
+
+    def running() -> list[int]:
+        return [pid for pid, when in processes if started(pid) == when]
+
+    signalled = running()
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
+        for pid in running():
+            with contextlib.suppress(ProcessLookupError):
+                kill(pid, sig)
+        waited = 0.0
+        while running() and waited < wait_s:
+            sleep(STEP_S)
+            waited += STEP_S
+    return signalled
+
+
+def run(command: Sequence[str], record_dir: Path | None = None) -> int:
+    """Run `command` to its end, then stop what it left running; its exit code (128+N for signal N).
+
+    With `record_dir`: first stop what earlier runs killed with their command left running, and
+    record this run's processes there while it runs (components.stack_process_record)."""
+    recorder = None
+    if record_dir is not None:
+        left = stop_left(record_dir, stop_recorded)
+        if left:
+            print(
+                f"stopped {len(left)} process(es) an earlier run left running when it was killed with "
+                f"the command it ran: pids {' '.join(map(str, left))}",
+                file=sys.stderr,
+            )
     subreaper = become_subreaper()
     child = subprocess.Popen(list(command))
+    if record_dir is not None:
+        recorder = Recorder(record_dir).start()
 
     def forward(signum: int, _: FrameType | None) -> None:
         child.send_signal(signum)
@@ -126,6 +170,8 @@ def run(command: Sequence[str]) -> int:
                 f"({'killed' if code < 0 else f'exit code {code}'}): pids {' '.join(map(str, stopped))}",
                 file=sys.stderr,
             )
+    if recorder is not None:
+        recorder.close()
     return 128 - code if code < 0 else code
 
 
@@ -134,12 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m components.stack_process",
         description="Run a command (pulumi); when it ends, stop the processes it left running.",
     )
+    parser.add_argument(
+        "--record-dir",
+        type=Path,
+        help="keep this run's processes listed here, and first stop what killed earlier runs left",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command given")
-    return run(command)
+    return run(command, args.record_dir)
 
 
 if __name__ == "__main__":
