@@ -30,9 +30,12 @@ _LINE_NONE, _LINE_STARTED, _LINE_DONE = 0, 1, 2
 class HttpConnection(asyncio.Protocol):
     """One client connection; hands complete requests to the app one at a time, in arrival order."""
 
-    def __init__(self, app: ScorerApp, connections: set[HttpConnection]) -> None:
+    def __init__(
+        self, app: ScorerApp, connections: set[HttpConnection], activity: asyncio.Event | None = None
+    ) -> None:
         self._app = app
         self._connections = connections
+        self._activity = activity  # wakes the server's log flusher (set when a request comes or goes)
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._pending: deque[Request] = deque()
@@ -72,6 +75,7 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        self._wake()
         view = memoryview(data)
         pos, size = 0, len(data)
         try:
@@ -138,12 +142,18 @@ class HttpConnection(asyncio.Protocol):
         self._next_head()
         self._enqueue(self._request())
 
+    def _wake(self) -> None:
+        activity = self._activity
+        if activity is not None and not activity.is_set():
+            activity.set()
+
     # used by the app
 
     def send(self, data: bytes, close: bool) -> None:
         """Write one complete response; then hand over the next pipelined request, if any."""
         self._in_app = False
         self.last_active = time.monotonic()
+        self._wake()
         transport = self._transport
         if self.closed or transport is None:
             return
