@@ -127,17 +127,28 @@ def project_name(root: Path) -> str:
     return str(project["name"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def stack_arguments(
+    description: str, what: str, argv: list[str] | None = None
+) -> tuple[argparse.Namespace, str] | None:
+    """`--backend --stack --root` of a `scripts/stack` check, and the project's name; None (said why)
+    when the project cannot be read: a check that cannot run must not stop the command."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backend", required=True, help="the state backend's URL (PULUMI_BACKEND_URL)")
     parser.add_argument("--stack", required=True)
     parser.add_argument("--root", default=".", help="the project folder (holds Pulumi.yaml)")
     args = parser.parse_args(argv)
     try:
-        project = project_name(Path(args.root))
+        return args, project_name(Path(args.root))
     except (OSError, ValueError, yaml.YAMLError) as error:
-        print(f"stack locks not checked: {error}", file=sys.stderr)
+        print(f"{what} not checked: {error}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parsed = stack_arguments(__doc__.splitlines()[0], "stack locks", argv)
+    if parsed is None:
         return 0
+    args, project = parsed
     for lock in clear_stale_locks(args.backend, project, args.stack, socket.gethostname()):
         print(
             f"removed the lock a pulumi process (pid {lock.pid}, since {lock.timestamp}) left on stack "

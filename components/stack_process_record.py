@@ -22,34 +22,34 @@ Process = tuple[int, int]  # (pid, start time in clock ticks since boot)
 RECORD_EVERY_S = 1.0
 
 
+def _stat(entry: Path) -> tuple[str, int, int] | None:
+    """(state, parent pid, start time) of /proc/PID, None once it is gone."""
+    try:
+        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def start_time(pid: int, proc: Path = Path("/proc")) -> int | None:
     """The process's start time, None once it is gone (or a zombie: nothing left to stop)."""
-    try:
-        fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == "Z" else int(fields[19])
+    stat = _stat(proc / str(pid))
+    return None if stat is None or stat[0] == "Z" else stat[2]
 
 
 def descendants(root: int, proc: Path = Path("/proc")) -> list[Process]:
-    """Every live process under `root`, with its start time."""
-    children: dict[int, list[int]] = {}
+    """Every live process under `root`, with its start time (one read of /proc, every second)."""
+    children: dict[int, list[Process]] = {}
     for entry in proc.iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
+        stat = _stat(entry) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z":
+            children.setdefault(stat[1], []).append((int(entry.name), stat[2]))
     found: list[Process] = []
     todo = [root]
     while todo:
-        for pid in children.get(todo.pop(), []):
-            started = start_time(pid, proc)
-            if started is not None:
-                found.append((pid, started))
-                todo.append(pid)
+        for process in children.get(todo.pop(), []):
+            found.append(process)
+            todo.append(process[0])
     return sorted(found)
 
 

@@ -10,18 +10,15 @@ everything; an `up` whose names changed in between left them too. An `up` create
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
-import yaml
 
 from components.stack_checkpoint import PendingCreate, latest_deployment, pending_creates, recorded_ids
-from components.stack_locks import lock_files, project_name
+from components.stack_locks import lock_files, stack_arguments
 from components.targets.local import docker_engine
 from components.targets.local.docker_engine import MANAGED_LABEL
 
@@ -101,16 +98,10 @@ def remove_leftovers(client: docker.DockerClient, found: list[Leftover], keep_id
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", required=True, help="the state backend's URL (PULUMI_BACKEND_URL)")
-    parser.add_argument("--stack", required=True)
-    parser.add_argument("--root", default=".", help="the project folder (holds Pulumi.yaml)")
-    args = parser.parse_args(argv)
-    try:
-        project = project_name(Path(args.root))
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        print(f"interrupted creates not checked: {error}", file=sys.stderr)
+    parsed = stack_arguments(__doc__.splitlines()[0], "interrupted creates", argv)
+    if parsed is None:
         return 0
+    args, project = parsed
     if lock_files(args.backend, project, args.stack):
         return 0  # a running pulumi holds the stack: what it has pending is its own work in progress
     deployment = latest_deployment(args.backend, project, args.stack)
