@@ -20,7 +20,7 @@ from serving.batch.controller.counts_cache import CountsCache
 from serving.batch.controller.datastores import Datastores
 from serving.batch.controller.errors import BadRequest, ControllerError, NotFound, Unauthorized
 from serving.batch.controller.invoke import parse_invoke
-from serving.batch.controller.jobs import build_job, new_job_name
+from serving.batch.controller.jobs import build_job, input_sizes, new_job_name
 from serving.batch.controller.minibatches import split
 from serving.batch.controller.pipeline_jobs import build_pipeline_job
 from serving.batch.controller.resource import job_resource
@@ -215,7 +215,9 @@ class PublicApp(_GuardedApp):
         request = parse_invoke(_json(body))
         name = request.name or new_job_name()
         spec, files = build_job(request, config.endpoint, deployment, datastores, name)
-        self.store.create_job(spec, split(files, spec.settings.mini_batch_size), self.clock())
+        size = spec.settings.mini_batch_size
+        nbytes = [sum(sizes) for sizes in split(input_sizes(files), size)]
+        self.store.create_job(spec, split(files, size), self.clock(), nbytes=nbytes)
         try:  # drivers write custom outputs there (AZUREML_BI_OUTPUT_PATH), as into Azure's mounted folder
             os.makedirs(spec.output_folder, exist_ok=True)
         except OSError as exc:

@@ -102,6 +102,18 @@ def list_input_files(path: Path, kind: str, uri: str) -> list[str]:
     return [full for _, full in found]
 
 
+def input_sizes(files: list[str]) -> list[int]:
+    """Each file's size in bytes (0 for one that went away since it was listed: its mini-batch fails
+    when it runs, with the driver's own error). Bundles are sized by the work the bytes predict."""
+    sizes = []
+    for path in files:
+        try:
+            sizes.append(os.stat(path).st_size)
+        except OSError:
+            sizes.append(0)
+    return sizes
+
+
 def build_job(
     request: InvokeRequest,
     endpoint: str,

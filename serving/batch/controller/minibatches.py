@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
+
+_T = TypeVar("_T")
 
 
-def split(files: Sequence[str], size: int) -> list[list[str]]:
-    """Consecutive mini-batches of `size` files in input order; the last one may be smaller."""
+def split(files: Sequence[_T], size: int) -> list[list[_T]]:
+    """Consecutive mini-batches of `size` files (or of their sizes) in input order; the last one may be
+    smaller."""
     if size < 1:
         raise ValueError(f"mini-batch size must be at least 1, got {size}")
     return [list(files[start : start + size]) for start in range(0, len(files), size)]
@@ -44,23 +46,37 @@ BUNDLE_FLOOR_S = 0.01
 
 
 def bundle_size(
-    asked: int, pace_s: float | None, pending: int, workers: int, target_s: float = BUNDLE_TARGET_S
+    asked: int,
+    costs: Sequence[float] | None,
+    pending_cost: float,
+    workers: int,
+    target_s: float = BUNDLE_TARGET_S,
 ) -> int:
     """How many consecutive mini-batches to lease to one worker at once.
 
-    `pace_s` is the job's recent run() time per mini-batch (None when neither it nor its deployment's
-    last job has one yet): one at a time until a pace is known, then as many as fill `target_s`, but
-    never more than a worker's share of what is pending (`workers` = instance_count x processes per
-    node) unless that share is below BUNDLE_FLOOR_S of work, so bundles shrink towards a job's end and
-    no worker is left with a long one while the others idle. That is guided self-scheduling
-    (Polychronopoulos & Kuck, 1987); a half share (factoring) made 70 % more round trips on short
-    mini-batches and measured 4 % slower on the bench's heart-classifier job (bench/README.md);
-    BUNDLE_TARGET_S bounds what a share can cost at the end.
+    `costs` are the estimated run() seconds of the next pending mini-batches in order (at least the
+    first `asked`; None while neither the job nor its deployment's last job has a pace: one at a time),
+    `pending_cost` the estimate for all pending ones (pace.CostModel). A bundle fills `target_s`, but
+    never more than a worker's share of the pending work (`workers` = instance_count x processes per
+    node) unless that share is below BUNDLE_FLOOR_S, so bundles shrink towards a job's end and no
+    worker is left with a long one while the others idle. That is guided self-scheduling
+    (Polychronopoulos & Kuck, 1987) counted in estimated seconds rather than mini-batches; a half
+    share (factoring) made 70 % more round trips on short mini-batches and measured 4 % slower on the
+    bench's heart-classifier job (bench/README.md); BUNDLE_TARGET_S bounds what a share can cost.
     """
-    if pace_s is None or asked <= 1:
+    if costs is None or asked <= 1:
         return 1
-    pace_s = max(pace_s, 1e-6)
-    by_time = int(target_s / pace_s + 1e-9)  # 0.5 / 0.05 must be 10, not 9.99
-    floor = math.ceil(BUNDLE_FLOOR_S / pace_s - 1e-9)
-    fair = max(pending // max(1, workers), floor)
-    return max(1, min(asked, by_time, fair))
+    share = pending_cost / max(1, workers)
+    by_time = fair = floor = 0
+    total = 0.0
+    for count, cost in enumerate(costs[:asked], 1):
+        total += max(cost, 1e-6)
+        if total <= target_s * (1 + 1e-9):  # 0.5 s of 5 ms mini-batches must be 100, not 99
+            by_time = count
+        if total <= share * (1 + 1e-9):
+            fair = count
+        if not floor and total >= BUNDLE_FLOOR_S * (1 - 1e-9):
+            floor = count
+    if not floor:  # all of them are less work than the floor: the store hands what is pending
+        floor = min(asked, len(costs))
+    return max(1, min(by_time, max(fair, floor)))

@@ -16,7 +16,7 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from serving.batch.controller.minibatches import (
     bundle_size,
     threshold_exceeded,
 )
+from serving.batch.controller.pace import CostFit, CostModel
 from serving.batch.controller.scaling import JobDemand
 from serving.batch.controller.store_reads import read_attempts, read_batches
 from serving.batch.controller.store_rows import (
@@ -114,16 +115,16 @@ class Store:
         add_missing_columns(self._db)
         self._lock = threading.Lock()
         self._specs: dict[str, JobSpec] = {}
-        # Job -> (run() seconds, mini-batches) of its successes so far: its pace is their mean, which
-        # sizes bundles. A mean over the whole job, not a moving average: a job's mini-batches can
-        # differ tenfold (the heart-classifier data has a 200-byte CSV beside 4 KB ones, sorted
-        # together), and a run of cheap ones dragged a moving average to a tenth of the real pace, so
-        # bundles came out ten times too long. Not durable: after a restart bundles start at one
-        # mini-batch until a pace is measured again. (Deployment, mini_batch_size) -> the mean of its
-        # last job's: a new job's first bundles go by it (a job that overrides mini_batch_size does
-        # not take the pace of mini-batches of another size).
-        self._pace: dict[str, tuple[float, int]] = {}
-        self._deployment_pace: dict[tuple[str, int], float] = {}
+        # Job -> the fit of its successes so far (run() seconds against input bytes, pace.py), which
+        # sizes bundles. Over the whole job, not a moving average: a run of cheap mini-batches dragged
+        # a moving average to a tenth of the real pace, so bundles came out ten times too long. Not
+        # durable: after a restart bundles start at one mini-batch until a pace is measured again.
+        # (Deployment, mini_batch_size) -> its last job's fit: a new job's first bundles go by it (a
+        # job that overrides mini_batch_size does not take the pace of mini-batches of another size).
+        self._fits: dict[str, CostFit] = {}
+        self._carried: dict[tuple[str, int], CostFit] = {}
+        # Job -> the input bytes of each of its mini-batches, by index (read once after a restart).
+        self._bytes: dict[str, list[int]] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -178,10 +179,15 @@ class Store:
         batches: list[list[str]],
         now: float,
         *,
+        nbytes: Sequence[int] | None = None,
         kind: str = "model",
         also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
-        """Create a job and its mini-batches (and what `also` writes: a pipeline's steps) at once."""
+        """Create a job and its mini-batches (and what `also` writes: a pipeline's steps) at once;
+        `nbytes`: each mini-batch's input bytes (bundles are sized by the work they estimate)."""
+        sizes = [0] * len(batches) if nbytes is None else list(nbytes)
+        if len(sizes) != len(batches):
+            raise ValueError(f"{len(sizes)} sizes for {len(batches)} mini-batches")
         with self._txn() as db:
             try:
                 db.execute(
@@ -200,11 +206,16 @@ class Store:
             except sqlite3.IntegrityError:
                 raise Conflict(f"a job named {spec.name!r} already exists") from None
             db.executemany(
-                "INSERT INTO minibatches (job, idx, files, nfiles, state) VALUES (?, ?, ?, ?, 'pending')",
-                ((spec.name, idx, json.dumps(files), len(files)) for idx, files in enumerate(batches)),
+                "INSERT INTO minibatches (job, idx, files, nfiles, nbytes, state)"
+                " VALUES (?, ?, ?, ?, ?, 'pending')",
+                (
+                    (spec.name, idx, json.dumps(files), len(files), sizes[idx])
+                    for idx, files in enumerate(batches)
+                ),
             )
             if also is not None:
                 also(db)
+            self._bytes[spec.name] = sizes
 
     def _job_row(self, db: sqlite3.Connection, row: tuple[Any, ...]) -> JobRow:
         name, status, created, started, ended, files, batches, failed, error, finalized = row
@@ -328,18 +339,18 @@ class Store:
                 }
                 if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
                     continue  # the job runs on instance_count nodes already (or did a moment ago)
-                # Counted on the index alone, up to where more pending would not change the share.
-                (pending,) = db.execute(
-                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
-                    " LIMIT ?)",
-                    (name, self._bundle_limit(spec, req)),
-                ).fetchone()
+                # Read on the index alone, up to where more pending would not change the share.
+                pending = [
+                    idx
+                    for (idx,) in db.execute(
+                        f"SELECT idx FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
+                        " ORDER BY idx LIMIT ?",
+                        (name, self._bundle_limit(spec, req)),
+                    )
+                ]
                 if not pending:
                     continue
-                settings = spec.settings
-                workers = settings.instance_count * settings.max_concurrency_per_instance
-                pace, target = self._pace_of(spec)
-                size = bundle_size(req.max_minibatches, pace, pending, workers, target)
+                size = self._bundle_size(db, spec, req, pending)
                 rows = db.execute(
                     f"SELECT idx, files, attempt FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
                     " ORDER BY idx LIMIT ?",
@@ -354,17 +365,45 @@ class Store:
                 return leases
         return []
 
-    def _pace_of(self, spec: JobSpec) -> tuple[float | None, float]:
-        """The pace bundles go by and the work they should fill: the job's own, else (a smaller bundle)
-        its deployment's last job's, else none (one mini-batch at a time)."""
-        ran = self._pace.get(spec.name)
-        if ran is not None:
-            return ran[0] / ran[1], BUNDLE_TARGET_S
-        return self._deployment_pace.get(_pace_key(spec)), CARRIED_TARGET_S
+    def _model_of(self, spec: JobSpec) -> tuple[CostModel | None, float]:
+        """The cost model bundles go by and the work they should fill: the job's own, else (a smaller
+        bundle) its deployment's last job's, else none (one mini-batch at a time)."""
+        fit = self._fits.get(spec.name)
+        if fit is not None:
+            return fit.model(), BUNDLE_TARGET_S
+        carried = self._carried.get(_pace_key(spec))
+        return (None if carried is None else carried.model()), CARRIED_TARGET_S
+
+    def _bundle_size(
+        self, db: sqlite3.Connection, spec: JobSpec, req: LeaseRequest, pending: list[int]
+    ) -> int:
+        """How many of the `pending` mini-batches (the first ones in order) to hand at once."""
+        model, target = self._model_of(spec)
+        if model is None or req.max_minibatches <= 1:
+            return 1
+        sizes = self._sizes(db, spec.name)
+        nbytes = [sizes[idx] for idx in pending]
+        costs = [model.cost(size) for size in nbytes[: req.max_minibatches]]
+        settings = spec.settings
+        workers = settings.instance_count * settings.max_concurrency_per_instance
+        pending_cost = model.total(len(pending), sum(nbytes))
+        return bundle_size(req.max_minibatches, costs, pending_cost, workers, target)
+
+    def _sizes(self, db: sqlite3.Connection, name: str) -> list[int]:
+        sizes = self._bytes.get(name)
+        if sizes is None:
+            # A store from an older controller has no sizes: every mini-batch then weighs the same.
+            sizes = self._bytes[name] = [
+                size
+                for (size,) in db.execute(
+                    "SELECT COALESCE(nbytes, 0) FROM minibatches WHERE job = ? ORDER BY idx", (name,)
+                )
+            ]
+        return sizes
 
     def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
-        """Pending mini-batches to count: enough for bundle_size's share to allow the largest bundle."""
-        if req.max_minibatches <= 1 or self._pace_of(spec)[0] is None:
+        """Pending mini-batches to read: enough for bundle_size's share to allow the largest bundle."""
+        if req.max_minibatches <= 1 or self._model_of(spec)[0] is None:
             return 1
         settings = spec.settings
         workers = settings.instance_count * settings.max_concurrency_per_instance
@@ -533,7 +572,7 @@ class Store:
                 )
             )
             attempt_rows.append(_attempt_values(done, now, "succeeded", accepted=True))
-            self._paced(self._spec(db, attempt.job), done.elapsed_s)
+            self._paced(db, self._spec(db, attempt.job), attempt.idx, done.elapsed_s)
             answers.append(True)
         self._write_successes(db, batch_rows, attempt_rows)
         return answers
@@ -548,10 +587,11 @@ class Store:
             batch_rows.clear()
             attempt_rows.clear()
 
-    def _paced(self, spec: JobSpec, elapsed_s: float) -> None:
-        seconds, count = self._pace.get(spec.name, (0.0, 0))
-        self._pace[spec.name] = seconds + elapsed_s, count + 1
-        self._deployment_pace[_pace_key(spec)] = (seconds + elapsed_s) / (count + 1)
+    def _paced(self, db: sqlite3.Connection, spec: JobSpec, idx: int, elapsed_s: float) -> None:
+        fit = self._fits.get(spec.name)
+        if fit is None:
+            fit = self._fits[spec.name] = self._carried[_pace_key(spec)] = CostFit()
+        fit.add(self._sizes(db, spec.name)[idx], elapsed_s)
 
     @staticmethod
     def _judge(
@@ -608,7 +648,7 @@ class Store:
                 (done.node, done.process, done.elapsed_s, done.rows, part, offset, length, name, idx),
             )
             db.execute(_END_ATTEMPT, _attempt_values(done, now, "succeeded", accepted=True))
-            self._paced(spec, done.elapsed_s)
+            self._paced(db, spec, idx, done.elapsed_s)
             return True
         failures += 1
         next_state = after_failure(failures, spec.settings.retry_settings.max_retries)
@@ -811,7 +851,8 @@ class Store:
                 " WHERE name = ?",
                 (status, error, now, name),
             )
-            self._pace.pop(name, None)
+            self._fits.pop(name, None)
+            self._bytes.pop(name, None)
 
     def minibatches(self, name: str) -> list[MiniBatchRow]:
         with self._read() as db:

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS minibatches (
     idx INTEGER NOT NULL,
     files TEXT NOT NULL,
     nfiles INTEGER NOT NULL,
+    nbytes INTEGER,
     state TEXT NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0,
     token TEXT,
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS job_nodes (
 
 # Columns added after the first release: a store from an older controller gets them on open.
 ADDED_COLUMNS = {
-    "minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER")),
+    "minibatches": (("part_offset", "INTEGER"), ("part_length", "INTEGER"), ("nbytes", "INTEGER")),
     # model: mini-batches on nodes; pipeline: steps (step_store.py), settled by the pipeline runner.
     "jobs": (("kind", "TEXT NOT NULL DEFAULT 'model'"),),
 }

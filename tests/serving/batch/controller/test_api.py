@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from serving.batch.controller.app import Controller
+from serving.batch.controller.app import STORE_FILE, Controller
 from serving.batch.controller.settings import ControllerSettings
 from serving.router.config import files_digest
 from serving.router.tokens import issue_token
@@ -70,6 +71,16 @@ def test_invoke_answers_at_once_with_the_job_as_azure_shapes_it(controller: Cont
     assert again.status == 409 and "already exists" in again.json()["message"]
     canceled = client.request("POST", "/jobs/my-job/cancel")
     assert canceled.status == 200 and canceled.json()["properties"]["status"] == "Canceled"
+
+
+def test_invoke_records_each_mini_batch_s_input_bytes(controller: Controller, root: Path) -> None:
+    # Bundles are sized by the work the bytes predict (pace.py); files 0-9 hold 1 byte, 10-24 two.
+    write_inputs(root, 25)
+    answer = public_client(controller.public_port).request("POST", "/jobs", invoke_body(mini_batch_size=10))
+    assert answer.status == 200, answer.body
+    with sqlite3.connect(controller.settings.state_dir / STORE_FILE) as db:
+        sizes = db.execute("SELECT nbytes FROM minibatches ORDER BY idx").fetchall()
+    assert sizes == [(10,), (20,), (10,)]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from serving.batch.controller.datastores import Datastores, parse_uri
 from serving.batch.controller.errors import BadRequest, Conflict
 from serving.batch.controller.invoke import parse_invoke
-from serving.batch.controller.jobs import JobSpec, build_job, list_input_files
+from serving.batch.controller.jobs import JobSpec, build_job, input_sizes, list_input_files
 from tests.serving.batch.controller.helpers import config, deployment, invoke_body, write_inputs
 
 
@@ -107,3 +107,10 @@ def test_unknown_datastores_in_inputs_and_outputs_are_400s(root: Path) -> None:
                 }
             ),
         )
+
+
+def test_input_sizes_are_bytes_and_zero_for_a_file_gone_since_it_was_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("12345")
+    (tmp_path / "b.csv").write_text("")
+    files = [str(tmp_path / name) for name in ("a.csv", "b.csv", "gone.csv")]
+    assert input_sizes(files) == [5, 0, 0]

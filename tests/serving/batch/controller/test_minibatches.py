@@ -52,6 +52,12 @@ def test_error_threshold_counts_failed_files_over_the_job(
     assert threshold_exceeded(failed, threshold) is exceeded
 
 
+def _uniform(asked: int, pace_s: float | None, pending: int, workers: int, **kwargs: float) -> int:
+    """bundle_size for `pending` mini-batches that all cost `pace_s`."""
+    costs = None if pace_s is None else [pace_s] * min(pending, max(asked, 1))
+    return bundle_size(asked, costs, (pace_s or 0.0) * pending, workers, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("asked", "pace_s", "pending", "workers", "expected"),
     [
@@ -69,10 +75,22 @@ def test_error_threshold_counts_failed_files_over_the_job(
     ],
 )
 def test_bundle_size(asked: int, pace_s: float | None, pending: int, workers: int, expected: int) -> None:
-    assert bundle_size(asked, pace_s, pending, workers) == expected
+    assert _uniform(asked, pace_s, pending, workers) == expected
 
 
 def test_a_bundle_fills_the_target_it_is_given() -> None:
     # A job's first bundles go by its deployment's last pace with a smaller target (CARRIED_TARGET_S).
-    assert bundle_size(128, 0.004, 500, 4, target_s=CARRIED_TARGET_S) == 25
-    assert bundle_size(128, 0.004, 500, 4) == 125
+    assert _uniform(128, 0.004, 500, 4, target_s=CARRIED_TARGET_S) == 25
+    assert _uniform(128, 0.004, 500, 4) == 125
+
+
+def test_a_share_is_counted_in_work_not_in_mini_batches() -> None:
+    # The heart-classifier job's end: 9 mini-batches of 11 ms, then 25 of 0.3 ms. Counted, a share of
+    # 34 over 4 workers is 8, all of them expensive (88 ms, while the whole rest is 107 ms of work);
+    # in work the share is 27 ms: two of them.
+    costs = [0.011] * 9 + [0.0003] * 25
+    assert bundle_size(128, costs, sum(costs), 4) == 2
+    # A run of cheap ones goes together up to the floor of 10 ms of work, not one per round trip.
+    cheap = [0.0003] * 25
+    assert bundle_size(128, cheap, sum(cheap), 4) == 25
+    assert bundle_size(128, [0.0003] * 40, 0.0003 * 40, 4) == 34  # 34 x 0.3 ms reaches 10 ms

@@ -392,3 +392,72 @@ def test_a_store_from_before_ranges_gets_their_columns(tmp_path: Path) -> None:
     db.close()
     store = Store(tmp_path / "old.db")
     assert store.accepted_parts("old") == [AcceptedPart(0, "/p/mb000000-a0.part", 0, None)]
+
+
+def _ran(lease: Lease, nbytes: int) -> Completion:
+    """A success that took 1 ms plus 1.2 ms per KB of input (the heart-classifier driver's shape)."""
+    return _ok(lease).model_copy(update={"elapsed_s": 0.001 + nbytes * 1.2e-6})
+
+
+def test_bundles_are_sized_by_the_work_their_bytes_predict(store: Store) -> None:
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=128)
+    sizes = [8400, 410, 8400, 410]
+    store.create_job(
+        _spec("job-1", instance_count=2, max_concurrency_per_instance=2),
+        [[f"f{i}"] for i in range(4)],
+        now=0,
+        nbytes=sizes,
+    )
+    one = ask.model_copy(update={"max_minibatches": 1})
+    for nbytes in sizes:
+        (lease,) = store.lease(one, 0, part_path)
+        assert store.complete_all([_ran(lease, nbytes)], 1, always) == [True]
+    # The next job ends in 9 expensive mini-batches and 25 cheap ones. Counted, a worker's share of 34
+    # is 8, all expensive: 89 ms while the rest is 48 ms. In work (137 ms over 4 workers) it is three.
+    sizes = [8400] * 9 + [410] * 25
+    store.create_job(
+        _spec("job-2", instance_count=2, max_concurrency_per_instance=2),
+        [[f"g{i}"] for i in range(34)],
+        now=2,
+        nbytes=sizes,
+    )
+    job2 = ask.model_copy(update={"job": "job-2"})
+    assert [lease.minibatch for lease in store.lease(job2, 3, part_path)] == [0, 1, 2]
+    # The shares shrink with the work left (104 ms: two; 82 ms: one ...); the cheap ones then go
+    # together, up to the floor of 10 ms of work (7 x 1.5 ms), not one per round trip.
+    sizes_handed = [len(store.lease(job2, 3, part_path)) for _ in range(9)]
+    assert sizes_handed == [2, 1, 1, 1, 1, 7, 7, 7, 4]
+
+
+def test_a_restarted_store_reads_the_sizes_back(tmp_path: Path) -> None:
+    first = Store(tmp_path / "jobs.sqlite3")
+    two = _spec(instance_count=2)  # 2 workers
+    first.create_job(two, [[f"f{i}"] for i in range(40)], now=0, nbytes=[8400, 410] * 20)
+    second = Store(tmp_path / "jobs.sqlite3")  # the first was killed: its pace is gone with it
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=128)
+    assert len(second.lease(ask, 0, part_path)) == 1  # one at a time until a pace is measured again
+    second.expire(100, 10)
+    for nbytes in (8400, 410):
+        (lease,) = second.lease(ask.model_copy(update={"max_minibatches": 1}), 100, part_path)
+        assert second.complete_all([_ran(lease, nbytes)], 1, always) == [True]
+    # 38 pending, 11.1 and 1.5 ms in turn: 239 ms over 2 workers is 119 ms, 18 of them from 2 on.
+    bundle = second.lease(ask, 2, part_path)
+    assert [lease.minibatch for lease in bundle] == list(range(2, 20))
+
+
+def test_a_store_of_an_older_controller_gets_the_sizes_column_and_weighs_its_jobs_alike(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    two = _spec(instance_count=2)  # 2 workers
+    Store(path).create_job(two, [[f"f{i}"] for i in range(20)], now=0, nbytes=[100, 9000] * 10)
+    with sqlite3.connect(path) as db:  # as an older controller left it: no nbytes column
+        db.execute("ALTER TABLE minibatches DROP COLUMN nbytes")
+    store = Store(path)
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, max_minibatches=128)
+    for elapsed in (0.002, 0.010):
+        (lease,) = store.lease(ask.model_copy(update={"max_minibatches": 1}), 0, part_path)
+        done = _ok(lease).model_copy(update={"elapsed_s": elapsed})
+        assert store.complete_all([done], 1, always) == [True]
+    # Sizes unknown: every mini-batch costs the mean, 6 ms; a share of 18 over 2 workers is 9.
+    assert len(store.lease(ask, 2, part_path)) == 9
