@@ -123,11 +123,15 @@ def run(mini_batch):
         name = os.path.basename(path)
         with open(path, newline="") as handle:
             scored = [_score([_number(r.get(c) or "0") for c in COLUMNS]) for r in csv.DictReader(handle)]
+        lines = ["%s,%d,%.6f,0" % (name, index, score) for index, score in enumerate(scored)]
+        # Formatting the rows is the driver's work too (~5 % of it: left out, it was counted as the
+        # runtime's in the CPU columns); only the first row's own formatting is left out.
         spent = (time.process_time_ns() - start) // 1000
-        if not scored:
+        if not lines:
             rows.append("%s,-1,,%d" % (name, spent))
-        for index, score in enumerate(scored):
-            rows.append("%s,%d,%.6f,%d" % (name, index, score, spent if index == 0 else 0))
+            continue
+        lines[0] = "%s,0,%.6f,%d" % (name, scored[0], spent)
+        rows.extend(lines)
     return rows
 '''
 
