@@ -48,6 +48,8 @@ class NodeSettings(BaseSettings):
     # 1 turns bundles off).
     max_bundle: int = Field(128, ge=1, le=MAX_BUNDLE, validation_alias=_env("MLE_BATCH_MAX_BUNDLE"))
     log_level: str = Field("INFO", validation_alias=_env("MLE_BATCH_LOG_LEVEL"))
+    # Idle workers import the driver's libraries before their job comes (node/warm.py).
+    warm_imports: bool = Field(True, validation_alias=_env("MLE_BATCH_WARM_IMPORTS"))
 
     @field_validator("controller_url")
     @classmethod

@@ -53,6 +53,7 @@ class Slot(threading.Thread):
         self._abandoned: set[str] = set()
         self._waiting_for_work = False  # in a lease request the controller may hold (long polling)
         self._crashes = 0
+        self._warm_imports = settings.warm_imports
         # Leases this slot holds and has not started: the next bundle, received with the previous
         # report (one round trip, not two), or what a lost worker left of its bundle.
         self._queue: list[Lease] = []
@@ -284,6 +285,8 @@ class Slot(threading.Thread):
         current, started, in_init = _position(worker, reported, sent)
         lease = bundle[current]
         orphan = bundle[0] if reported == 0 else None
+        if in_init:
+            self._stop_warming(worker)
         done.append((self._lost_worker(worker, lease, started, _phase(in_init), orphan), lease))
         return bundle[reported:current] + bundle[current + 1 :]
 
@@ -442,6 +445,8 @@ class Slot(threading.Thread):
     def _live_worker(self) -> WorkerProcess | None:
         if self.worker is not None and not self.worker.is_alive():
             log.error("%s exited while idle: %s", self.worker.name, self.worker.describe_exit())
+            if self.worker.job is None:
+                self._stop_warming(self.worker)
             self.worker.reap()
             self.worker = None
             self._crashed()
@@ -462,11 +467,25 @@ class Slot(threading.Thread):
             entry_script=self.settings.entry_script,
             model_dir=self.settings.model_dir,
             supervisor_pid=self.supervisor_pid,
+            warm_imports=self._warm_imports,
         )
         worker = WorkerProcess(config)
         self.worker = worker
         log.info("started %s (pid %s) in slot %d", worker.name, worker.pid, self.index)
         return worker
+
+    def _stop_warming(self, worker: WorkerProcess) -> None:
+        """A worker died before its first run(): if it was importing the driver's libraries ahead, the
+        next ones of this slot import them when their job comes, so a library that crashes its process
+        on import fails a job's mini-batch with the driver's files named instead of killing idle workers."""
+        if self._warm_imports:
+            self._warm_imports = False
+            log.warning(
+                "%s died before its first run(); the next workers of slot %d import the driver's "
+                "libraries when their job comes, not ahead of it",
+                worker.name,
+                self.index,
+            )
 
     def _retire(self) -> None:
         if self.worker is not None:

@@ -22,8 +22,9 @@ from serving.batch.node.logfiles import UserLogs, process_name
 from serving.batch.node.memory import prefer_for_oom_kill
 from serving.batch.node.progress import RunProgress
 from serving.batch.node.rows import PartWriter, ResultError, check_row_count, name_files, render_rows
+from serving.batch.node.warm import warm_imports
 from serving.batch.protocol import Lease, Leases
-from serving.scorer.script import describe_exception, format_traceback
+from serving.scorer.script import describe_exception, extend_sys_path, format_traceback, script_path
 
 _PR_SET_PDEATHSIG = 1
 # logging.getLevelNamesMapping() is 3.11+; nodes also run on Python 3.9 images (bullseye).
@@ -42,6 +43,8 @@ class WorkerConfig:
     entry_script: str | None
     model_dir: str | None
     supervisor_pid: int
+    # Import the driver's libraries before the first lease (warm.py); off after a worker died doing it.
+    warm_imports: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class _Worker:
         self.logs: UserLogs | None = None
 
     def serve(self) -> int:
+        if self.config.warm_imports:
+            self._warm()
         while True:
             try:
                 data = self.conn.recv_bytes()
@@ -156,11 +161,7 @@ class _Worker:
                 f"(files: {name_files(lease.files)}) was not run.",
             )
         os.environ["AZUREML_BI_OUTPUT_PATH"] = lease.output_path
-        os.environ["AML_APP_ROOT"] = os.path.abspath(config.app_root)
-        if config.entry_script:
-            os.environ["AZUREML_ENTRY_SCRIPT"] = config.entry_script
-        if config.model_dir:
-            os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(config.model_dir)
+        _deployment_env(config)
         log = logging.getLogger("mlendpoints.batch.node")
         log.info(
             "%s (pid %d) on node %s serves job %s; driver %s/%s",
@@ -185,6 +186,26 @@ class _Worker:
             return Outcome("failed", elapsed_s=time.monotonic() - started, failure=error.kind, error=message)
         log.info("init() returned in %.2f s", time.monotonic() - started)
         return None
+
+    def _warm(self) -> None:
+        """Import the driver's libraries while no job is here yet (warm.py); the supervisor's bundle
+        waits in the pipe meanwhile. What goes wrong is the job's to report: here only a line for the
+        node's log."""
+        config = self.config
+        app_root = os.path.abspath(config.app_root)
+        path = script_path(app_root, config.entry_script)
+        if not os.path.isfile(path):
+            return
+        _deployment_env(config)
+        extend_sys_path(app_root, None, path)  # as load_driver does: the same modules are found
+        warmed = warm_imports(path, [app_root, os.path.dirname(path)])
+        for module, error in warmed.failed.items():
+            logging.getLogger("mlendpoints.batch.node").warning(
+                "%s: importing %s ahead of the job failed (%s); the driver imports it when its job comes",
+                process_name(config.process),
+                module,
+                error,
+            )
 
     def _run(self, lease: Lease, part: PartWriter) -> Outcome:
         assert self.driver is not None
@@ -259,6 +280,15 @@ class _Worker:
         if self.logs is None:
             return ""
         return f" Traceback and details: {self.logs.shown(self.logs.error)}"
+
+
+def _deployment_env(config: WorkerConfig) -> None:
+    """Azure ML's variables that are the same for every job of the deployment."""
+    os.environ["AML_APP_ROOT"] = os.path.abspath(config.app_root)
+    if config.entry_script:
+        os.environ["AZUREML_ENTRY_SCRIPT"] = config.entry_script
+    if config.model_dir:
+        os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(config.model_dir)
 
 
 def _redirect_output(logs: UserLogs, logging_level: str) -> None:
