@@ -50,6 +50,15 @@ def script_path(app_root: str, entry_script: str | None) -> str:
     return os.path.normpath(os.path.join(app_root, entry_script or "main.py"))
 
 
+def set_app_env(app_root: str, entry_script: str | None, model_dir: str | None) -> None:
+    """Azure ML's variables naming the code and the model (absolute paths), as scripts expect them."""
+    os.environ["AML_APP_ROOT"] = os.path.abspath(app_root)
+    if entry_script:
+        os.environ["AZUREML_ENTRY_SCRIPT"] = entry_script
+    if model_dir:
+        os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(model_dir)
+
+
 def extend_sys_path(app_root: str, source_dir: str | None, path: str) -> None:
     """Make the script's neighbours importable, appended (not prepended) like Azure ML does."""
     candidates = [app_root, os.path.dirname(path)]

@@ -16,6 +16,7 @@ from serving.scorer.script import (
     format_traceback,
     load_script,
     script_path,
+    set_app_env,
 )
 from serving.scorer.settings import ScorerSettings
 from serving.scorer.swagger import SwaggerDocs, build_swagger
@@ -40,12 +41,8 @@ class ScriptState:
 
 def prepare_environment(settings: ScorerSettings) -> None:
     """What Azure ML sets up before the script imports: env vars (absolute paths) and the API shims."""
-    os.environ["AML_APP_ROOT"] = os.path.abspath(settings.app_root)
-    if settings.entry_script:
-        os.environ["AZUREML_ENTRY_SCRIPT"] = settings.entry_script
-    if settings.model_dir:
-        os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(settings.model_dir)
-    elif "AZUREML_MODEL_DIR" not in os.environ:
+    set_app_env(settings.app_root, settings.entry_script, settings.model_dir)
+    if not settings.model_dir and "AZUREML_MODEL_DIR" not in os.environ:
         log.warning("AZUREML_MODEL_DIR is not set: scripts that join it with 'model/...' will fail in init()")
     install_compat_imports()
 

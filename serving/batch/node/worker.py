@@ -24,7 +24,13 @@ from serving.batch.node.progress import RunProgress
 from serving.batch.node.rows import PartWriter, ResultError, check_row_count, name_files, render_rows
 from serving.batch.node.warm import warm_imports
 from serving.batch.protocol import Lease, Leases
-from serving.scorer.script import describe_exception, extend_sys_path, format_traceback, script_path
+from serving.scorer.script import (
+    describe_exception,
+    extend_sys_path,
+    format_traceback,
+    script_path,
+    set_app_env,
+)
 
 _PR_SET_PDEATHSIG = 1
 # logging.getLevelNamesMapping() is 3.11+; nodes also run on Python 3.9 images (bullseye).
@@ -161,7 +167,7 @@ class _Worker:
                 f"(files: {name_files(lease.files)}) was not run.",
             )
         os.environ["AZUREML_BI_OUTPUT_PATH"] = lease.output_path
-        _deployment_env(config)
+        set_app_env(config.app_root, config.entry_script, config.model_dir)
         log = logging.getLogger("mlendpoints.batch.node")
         log.info(
             "%s (pid %d) on node %s serves job %s; driver %s/%s",
@@ -196,7 +202,7 @@ class _Worker:
         path = script_path(app_root, config.entry_script)
         if not os.path.isfile(path):
             return
-        _deployment_env(config)
+        set_app_env(config.app_root, config.entry_script, config.model_dir)
         extend_sys_path(app_root, None, path)  # as load_driver does: the same modules are found
         warmed = warm_imports(path, [app_root, os.path.dirname(path)])
         for module, error in warmed.failed.items():
@@ -280,15 +286,6 @@ class _Worker:
         if self.logs is None:
             return ""
         return f" Traceback and details: {self.logs.shown(self.logs.error)}"
-
-
-def _deployment_env(config: WorkerConfig) -> None:
-    """Azure ML's variables that are the same for every job of the deployment."""
-    os.environ["AML_APP_ROOT"] = os.path.abspath(config.app_root)
-    if config.entry_script:
-        os.environ["AZUREML_ENTRY_SCRIPT"] = config.entry_script
-    if config.model_dir:
-        os.environ["AZUREML_MODEL_DIR"] = os.path.abspath(config.model_dir)
 
 
 def _redirect_output(logs: UserLogs, logging_level: str) -> None:
