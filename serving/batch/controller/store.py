@@ -97,6 +97,11 @@ def _attempt_values(
     return (outcome, int(accepted), started, ended, failure, error, done.elapsed_s, done.rows, done.token)
 
 
+def _workers(spec: JobSpec) -> int:
+    """The job's worker processes: instance_count x max_concurrency_per_instance."""
+    return max(1, spec.settings.instance_count * spec.settings.max_concurrency_per_instance)
+
+
 def _pace_key(spec: JobSpec) -> tuple[str, int]:
     return spec.deployment, spec.settings.mini_batch_size
 
@@ -339,18 +344,22 @@ class Store:
                 }
                 if req.node not in nodes and len(nodes) >= spec.settings.instance_count:
                     continue  # the job runs on instance_count nodes already (or did a moment ago)
-                # Read on the index alone, up to where more pending would not change the share.
+                # The model is fitted once per lease; pending is read on the index alone, up to where
+                # more would not change the share.
+                model, target = self._model_of(spec)
+                bundles = model is not None and req.max_minibatches > 1
+                limit = _workers(spec) * req.max_minibatches if bundles else 1
                 pending = [
                     idx
                     for (idx,) in db.execute(
                         f"SELECT idx FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
                         " ORDER BY idx LIMIT ?",
-                        (name, self._bundle_limit(spec, req)),
+                        (name, limit),
                     )
                 ]
                 if not pending:
                     continue
-                size = self._bundle_size(db, spec, req, pending)
+                size = self._bundle_size(db, spec, req, pending, model, target)
                 rows = db.execute(
                     f"SELECT idx, files, attempt FROM {BY_STATE} WHERE state = 'pending' AND job = ?"
                     " ORDER BY idx LIMIT ?",
@@ -375,19 +384,22 @@ class Store:
         return (None if carried is None else carried.model()), CARRIED_TARGET_S
 
     def _bundle_size(
-        self, db: sqlite3.Connection, spec: JobSpec, req: LeaseRequest, pending: list[int]
+        self,
+        db: sqlite3.Connection,
+        spec: JobSpec,
+        req: LeaseRequest,
+        pending: list[int],
+        model: CostModel | None,
+        target: float,
     ) -> int:
         """How many of the `pending` mini-batches (the first ones in order) to hand at once."""
-        model, target = self._model_of(spec)
         if model is None or req.max_minibatches <= 1:
             return 1
         sizes = self._sizes(db, spec.name)
         nbytes = [sizes[idx] for idx in pending]
         costs = [model.cost(size) for size in nbytes[: req.max_minibatches]]
-        settings = spec.settings
-        workers = settings.instance_count * settings.max_concurrency_per_instance
         pending_cost = model.total(len(pending), sum(nbytes))
-        return bundle_size(req.max_minibatches, costs, pending_cost, workers, target)
+        return bundle_size(req.max_minibatches, costs, pending_cost, _workers(spec), target)
 
     def _sizes(self, db: sqlite3.Connection, name: str) -> list[int]:
         sizes = self._bytes.get(name)
@@ -400,14 +412,6 @@ class Store:
                 )
             ]
         return sizes
-
-    def _bundle_limit(self, spec: JobSpec, req: LeaseRequest) -> int:
-        """Pending mini-batches to read: enough for bundle_size's share to allow the largest bundle."""
-        if req.max_minibatches <= 1 or self._model_of(spec)[0] is None:
-            return 1
-        settings = spec.settings
-        workers = settings.instance_count * settings.max_concurrency_per_instance
-        return max(1, workers) * req.max_minibatches
 
     def _hand(
         self,
