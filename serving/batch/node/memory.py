@@ -30,12 +30,35 @@ def oom_kills(root: Path = CGROUP) -> int | None:
 
     cgroup v2: `memory.events`; v1 (the memory controller mounted apart): `memory/memory.oom_control`.
     Both carry an `oom_kill <count>` line."""
-    for path in (root / "memory.events", root / "memory" / "memory.oom_control"):
-        text = _read(path)
-        for line in (text or "").splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
+    return OomKillCounter(root).read()
+
+
+class OomKillCounter:
+    """oom_kills() for a caller that reads it often (a worker, before each bundle): the file that held
+    the count is read directly next time, without first failing to open the other version's file."""
+
+    def __init__(self, root: Path = CGROUP) -> None:
+        self._candidates = (root / "memory.events", root / "memory" / "memory.oom_control")
+        self._found: Path | None = None
+
+    def read(self) -> int | None:
+        if self._found is not None:
+            count = _oom_kill_line(_read(self._found))
+            if count is not None:
+                return count
+        for path in self._candidates:
+            count = _oom_kill_line(_read(path))
+            if count is not None:
+                self._found = path
+                return count
+        return None
+
+
+def _oom_kill_line(text: str | None) -> int | None:
+    for line in (text or "").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
     return None
 
 

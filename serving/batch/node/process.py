@@ -9,7 +9,7 @@ from multiprocessing import forkserver
 from multiprocessing.process import BaseProcess
 
 from serving.batch.node.logfiles import process_name
-from serving.batch.node.memory import memory_limit, oom_kills, sigkill_hint
+from serving.batch.node.memory import OomKillCounter, memory_limit, sigkill_hint
 from serving.batch.node.progress import RunProgress
 from serving.batch.node.worker import WorkerConfig, worker_main
 from serving.batch.protocol import Lease, Leases
@@ -50,6 +50,7 @@ class WorkerProcess:
         self.initialized = False
         self.conn, child_conn = context.Pipe(duplex=True)
         self.progress = RunProgress(context)
+        self._oom_kills = OomKillCounter()
         self._oom_kills_before: int | None = None  # the node's OOM kill count when a bundle was sent
         self._process: BaseProcess = context.Process(
             target=worker_main, args=(child_conn, config, self.progress.cells), name=self.name, daemon=True
@@ -72,7 +73,7 @@ class WorkerProcess:
         """Hand a bundle; the worker runs its leases in order (sent while it waits, so this never blocks
         on a worker busy in run())."""
         self.progress.reset()
-        self._oom_kills_before = oom_kills()
+        self._oom_kills_before = self._oom_kills.read()
         self.conn.send_bytes(Leases(leases=bundle).model_dump_json().encode())
 
     def kill(self) -> None:
@@ -109,7 +110,7 @@ class WorkerProcess:
             name = f"signal {signum}"
         hint = ""
         if signum == signal.SIGKILL:
-            hint = sigkill_hint(self._oom_kills_before, oom_kills(), memory_limit())
+            hint = sigkill_hint(self._oom_kills_before, self._oom_kills.read(), memory_limit())
         elif signum == signal.SIGSEGV:
             hint = " (a segmentation fault in native code)"
         return f"{who} was killed by {name} (signal {signum}){hint}"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from serving.batch.node.memory import (
     WORKER_OOM_SCORE_ADJ,
+    OomKillCounter,
     memory_limit,
     oom_kills,
     prefer_for_oom_kill,
@@ -54,3 +55,18 @@ def test_a_worker_makes_itself_the_oom_killers_first_choice() -> None:
         )
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_counter_reads_the_file_that_held_the_count_next_time(tmp_path: Path) -> None:
+    (tmp_path / "memory").mkdir()
+    v1 = tmp_path / "memory" / "memory.oom_control"
+    v1.write_text("oom_kill_disable 0\noom_kill 4\n")
+    counter = OomKillCounter(tmp_path)
+    assert counter.read() == 4
+    v1.write_text("oom_kill_disable 0\noom_kill 5\n")
+    # A v2 file appearing later is not read: the counter keeps to the file it found the count in.
+    (tmp_path / "memory.events").write_text(EVENTS)
+    assert counter.read() == 5
+    v1.unlink()  # that file gone: the others are tried again
+    assert counter.read() == 2
+    assert OomKillCounter(tmp_path / "none").read() is None
