@@ -218,6 +218,9 @@ class Bench:
                 if ideal is not None and of_ideal is not None
                 else ""
             )
+            # The driver's own CPU in the job against what the ceiling next to it needs for these files:
+            # tells a slower machine (both up) from runtime cost (ours down, the driver's the same).
+            + (f"; driver CPU {logs.driver_cpu_s:.2f} s (ceiling {case.files / top:.2f} s)" if top else "")
             + f", invoke->first run() {first}, load {loadavg()}",
             flush=True,
         )
