@@ -93,6 +93,18 @@ class JobRun:
             return None
         return self.ideal.files_per_s / (min(self.workers, cores) * self.ceiling)
 
+    def driver_share(self, cores: int) -> float:
+        """The driver's own CPU over min(workers, cores) x the job's seconds: how much of the cores the
+        job gave the driver. Unlike the ratios to a ceiling it needs no second measurement, so a machine
+        that speeds up or slows down between the ceiling and the job does not move it."""
+        return self.logs.driver_cpu_s / (min(self.workers, cores) * self.result.seconds)
+
+    def ideal_driver_share(self, cores: int) -> float | None:
+        """The same for the parallel ideal (bare driver processes)."""
+        if self.ideal is None or self.ideal.seconds <= 0:
+            return None
+        return self.ideal.driver_cpu_s / (min(self.workers, cores) * self.ideal.seconds)
+
     def of_ideal(self) -> float | None:
         """ours / the parallel ideal: what the runtime leaves of what the workers could do alone."""
         return self.files_per_s / self.ideal.files_per_s if self.ideal is not None else None
@@ -318,7 +330,8 @@ def ideal_table(case: Case, bench: Bench) -> list[str]:
         "parallel ideal (the job's N x P workers as bare driver processes in N containers of the node "
         "image, each claiming the next mini-batch from a shared counter file and calling run() on it, no "
         "runtime; measured after each warm job):",
-        "work  N x P | ideal files/s  /min(W,cores).ceil | ours/ideal | latest process start",
+        "work  N x P | ideal files/s  /min(W,cores).ceil | ours/ideal | driver CPU/cores: ours  ideal "
+        "| latest process start",
     ]
     for n, p in case.grid:
         runs = [
@@ -333,9 +346,11 @@ def ideal_table(case: Case, bench: Bench) -> list[str]:
         share = median([s for j in runs if (s := j.ideal_share(CORES)) is not None])
         of_ideal = median([r for j in runs if (r := j.of_ideal()) is not None])
         late = max(j.ideal.late_s for j in runs if j.ideal is not None)
+        ours_cpu = median([j.driver_share(CORES) for j in runs])
+        ideal_cpu = median([d for j in runs if (d := j.ideal_driver_share(CORES)) is not None])
         lines.append(
             f"w={n * p:<3} {n} x {p} | {ideal:13.0f} {share:19.2f} | {of_ideal:10.2f} | "
-            f"{late * 1000:+.0f} ms after the agreed time"
+            f"{ours_cpu:21.2f} {ideal_cpu:6.2f} | {late * 1000:+.0f} ms after the agreed time"
         )
     return lines
 
@@ -648,7 +663,10 @@ def main() -> int:
         "before that job), median; /W.ceil the same over workers x ceiling; Ray = files / map_batches wall "
         "time (median), Ray/ceil likewise against a ceiling measured just before in Ray's process (same "
         "image Python); "
-        "per-ceil = (ours/ceil) / (Ray/ceil); gap = mean time between a run() returning and the next one "
+        "per-ceil = (ours/ceil) / (Ray/ceil); driver CPU/cores = the driver's own CPU (its rows say it) "
+        "over min(W, cores) x the job's (or the ideal's) seconds, median: the share of the cores the "
+        "driver got, which needs no ceiling and so does not move when the machine's speed drifts; "
+        "gap = mean time between a run() returning and the next one "
         "starting on the same worker (inside a bundle only the worker's own bookkeeping, report + lease "
         "between bundles); "
         "in-run = median attempt elapsed minus its driver CPU (rows, part file, waiting for a core); "

@@ -62,6 +62,7 @@ class Parallel:
     rows: int
     seconds: float  # first process's start -> last process's end
     late_s: float  # how far after the agreed start the last process began (a container started late)
+    driver_cpu_s: float  # the driver's own CPU over all processes (its rows say it)
 
     @property
     def files_per_s(self) -> float:
@@ -111,6 +112,7 @@ def parallel_in_image(
         rows=sum(line["rows"] for line in lines),
         seconds=max(line["end"] for line in lines) - first,
         late_s=max(line["start"] for line in lines) - start_at,
+        driver_cpu_s=sum(line["driver_cpu_s"] for line in lines),
     )
 
 
