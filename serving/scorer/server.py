@@ -44,11 +44,12 @@ async def serve(app: ScorerApp, sock: socket.socket, stop: asyncio.Event) -> Non
     loop = asyncio.get_running_loop()
     connections: set[HttpConnection] = set()
     activity = asyncio.Event()
+    closing = asyncio.Event()
     server = await loop.create_server(
         lambda: HttpConnection(app, connections, activity), sock=sock, backlog=2048
     )
     housekeeping = asyncio.ensure_future(
-        _housekeeping(connections, app.settings.keepalive_timeout_s, activity)
+        _housekeeping(connections, app.settings.keepalive_timeout_s, activity, closing=closing)
     )
     set_deferred_flush(True)
     try:
@@ -61,6 +62,11 @@ async def serve(app: ScorerApp, sock: socket.socket, stop: asyncio.Event) -> Non
             await asyncio.sleep(0.01)
         for conn in list(connections):
             conn.close()
+        # The flag, not only the cancel, ends it: on Python < 3.12 asyncio.wait_for returns the inner
+        # result when the event fires as the cancel comes (closing connections set it), swallowing the
+        # cancel, and the loop went on flushing forever: a stop that never returned (seen in a test).
+        closing.set()
+        activity.set()
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
@@ -91,14 +97,16 @@ async def _housekeeping(
     flush: Callable[[], None] = flush_streams,
     period_s: float = _FLUSH_PERIOD_S,
     idle_s: float = _IDLE_FLUSH_S,
+    closing: asyncio.Event | None = None,
 ) -> None:
     """Flush batched log output and close keep-alive connections idle for longer than keepalive_s.
 
     `activity` is set by connections as requests come in and answers go out: a flush follows within
-    `period_s` of each; with none, the loop wakes every `idle_s` only."""
+    `period_s` of each; with none, the loop wakes every `idle_s` only. Returns after a flush once
+    `closing` is set."""
     sweep_s = min(5.0, keepalive_s / 2)
     next_sweep = time.monotonic() + sweep_s
-    while True:
+    while closing is None or not closing.is_set():
         # asyncio.TimeoutError: on Python 3.9 (older base images) it is not the builtin one.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(activity.wait(), min(idle_s, max(0.0, next_sweep - time.monotonic())))
