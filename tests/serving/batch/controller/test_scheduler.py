@@ -263,6 +263,22 @@ def test_bundles_grow_with_the_jobs_pace_and_shrink_at_its_end(
     assert len(output.read_text().splitlines()) == 60
 
 
+def test_only_the_report_that_leaves_a_job_nothing_to_run_wakes_a_pass(
+    world: Callable[..., World], root: Path
+) -> None:
+    w = world(None, mini_batch_size=1)
+    write_inputs(root, 2)
+    job = w.invoke()
+    ask = LeaseRequest(node="n1", deployment="blue", process=0, job=job)
+    (first,) = w.scheduler.lease(ask)
+    w.scheduler.wake.clear()
+    answer = w.scheduler.complete(Report(completions=[_succeed(first)], next_lease=ask))
+    assert not w.scheduler.wake.is_set()  # work left: the regular passes do
+    (second,) = answer.leases
+    w.scheduler.complete(Report(completions=[_succeed(second)]))
+    assert w.scheduler.wake.is_set()  # the job's last mini-batch: a pass now, to merge it
+
+
 def test_a_job_s_last_completion_is_merged_without_waiting_out_the_gap_between_passes(
     world: Callable[..., World], root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
