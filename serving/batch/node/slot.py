@@ -57,6 +57,9 @@ class Slot(threading.Thread):
         # Leases this slot holds and has not started: the next bundle, received with the previous
         # report (one round trip, not two), or what a lost worker left of its bundle.
         self._queue: list[Lease] = []
+        # The job whose last report's ask came back empty: it has no more work for the worker bound to
+        # it (the same question asked again would get the same answer, one round trip later).
+        self._job_done: str | None = None
 
     # ---------------------------------------------------------------- main loop
 
@@ -83,9 +86,10 @@ class Slot(threading.Thread):
             if worker is None:
                 continue
             bundle, self._queue = self._queue, []
+            job_done, self._job_done = self._job_done, None
             pause_if_empty = True
             try:
-                if not bundle:
+                if not bundle and (job_done is None or worker.job != job_done):
                     bundle, pause_if_empty = self._ask(worker)
             except (ControllerUnavailable, ControllerRejected) as error:
                 log.warning("lease for %s: %s; retrying in %.1f s", worker.name, error, retry_pause)
@@ -425,6 +429,7 @@ class Slot(threading.Thread):
                 remove_part(path)
             if ask is not None:
                 self._queue = list(answer.leases)
+                self._job_done = ask.job if not answer.leases else None
             return
 
     @staticmethod

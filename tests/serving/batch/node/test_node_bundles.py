@@ -45,6 +45,22 @@ def test_a_bundle_runs_in_order_on_one_worker_and_is_reported_once(
     assert first.max_minibatches == 128  # the node's default, MLE_BATCH_MAX_BUNDLE
 
 
+def test_an_empty_answer_to_a_report_s_ask_retires_the_worker_without_asking_again(
+    tmp_path: Path, controller: FakeController, start_node: Start
+) -> None:
+    controller.bundle = 2
+    leases = [controller.add("job-e", files(tmp_path, f"f{i}.csv"), minibatch=i) for i in range(2)]
+    start_node()
+    for lease in leases:
+        controller.completion(lease.token)
+    # The worker retires (its job has no more work) and the slot's next worker asks for any job.
+    controller.wait_until(
+        lambda: any(r.job is None for r in controller.lease_requests[1:]), what="a fresh worker's request"
+    )
+    # The report asked once for job-e and got nothing; nobody asked job-e's question again.
+    assert [r.job for r in controller.lease_requests].count("job-e") == 1
+
+
 def test_a_timeout_inside_a_bundle_fails_that_lease_only_and_the_rest_runs_on_a_new_worker(
     tmp_path: Path, controller: FakeController, start_node: Start
 ) -> None:
