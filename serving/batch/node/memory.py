@@ -25,16 +25,11 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def oom_kills(root: Path = CGROUP) -> int | None:
+class OomKillCounter:
     """How many processes the kernel's OOM killer took in this cgroup; None when it cannot be read.
 
     cgroup v2: `memory.events`; v1 (the memory controller mounted apart): `memory/memory.oom_control`.
-    Both carry an `oom_kill <count>` line."""
-    return OomKillCounter(root).read()
-
-
-class OomKillCounter:
-    """oom_kills() for a caller that reads it often (a worker, before each bundle): the file that held
+    Both carry an `oom_kill <count>` line. A worker reads it before each bundle, so the file that held
     the count is read directly next time, without first failing to open the other version's file."""
 
     def __init__(self, root: Path = CGROUP) -> None:

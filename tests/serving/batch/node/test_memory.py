@@ -9,7 +9,6 @@ from serving.batch.node.memory import (
     WORKER_OOM_SCORE_ADJ,
     OomKillCounter,
     memory_limit,
-    oom_kills,
     prefer_for_oom_kill,
     sigkill_hint,
 )
@@ -18,10 +17,10 @@ EVENTS = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n"
 
 
 def test_the_oom_kill_count_and_the_limit_are_read_from_the_cgroup(tmp_path: Path) -> None:
-    assert (oom_kills(tmp_path), memory_limit(tmp_path)) == (None, None)  # no cgroup v2 files
+    assert (OomKillCounter(tmp_path).read(), memory_limit(tmp_path)) == (None, None)  # no cgroup v2 files
     (tmp_path / "memory.events").write_text(EVENTS)
     (tmp_path / "memory.max").write_text("3758096384\n")
-    assert (oom_kills(tmp_path), memory_limit(tmp_path)) == (2, "3584 MiB")
+    assert (OomKillCounter(tmp_path).read(), memory_limit(tmp_path)) == (2, "3584 MiB")
     (tmp_path / "memory.max").write_text("max\n")
     assert memory_limit(tmp_path) is None
 
@@ -30,7 +29,7 @@ def test_cgroup_v1s_memory_controller_is_read_too(tmp_path: Path) -> None:
     (tmp_path / "memory").mkdir()
     (tmp_path / "memory" / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n")
     (tmp_path / "memory" / "memory.limit_in_bytes").write_text("536870912\n")
-    assert (oom_kills(tmp_path), memory_limit(tmp_path)) == (4, "512 MiB")
+    assert (OomKillCounter(tmp_path).read(), memory_limit(tmp_path)) == (4, "512 MiB")
     (tmp_path / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")  # no limit
     assert memory_limit(tmp_path) is None
 
