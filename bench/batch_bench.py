@@ -375,7 +375,7 @@ def overhead_table(case: Case, bench: Bench) -> list[str]:
         ph = [j.phases() for j in runs]
         m = {k: median([x[k] for x in ph]) for k in ph[0]}
         lines.append(
-            f"w={n * p:<3} {n} x {p} | {gap:9.1f} {in_run:13.1f} {total:12.1f} | {ctrl:20.1f} {node:5.1f} "
+            f"w={n * p:<3} {n} x {p} | {gap:9.2f} {in_run:13.2f} {total:12.2f} | {ctrl:20.2f} {node:5.2f} "
             f"| {m['post'] * 1000:7.0f} {m['queued']:9.2f} {m['init']:15.2f} {m['runs']:9.2f} "
             f"{m['finalize']:11.2f} {median([j.result.seconds for j in runs]):6.2f}"
         )
