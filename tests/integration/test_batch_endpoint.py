@@ -251,6 +251,19 @@ def test_preempting_the_low_priority_cluster_mid_job_loses_and_doubles_nothing(
     assert {row["Node"] for row in succeeded} - taken, "no new node finished the job"
 
 
+def test_a_node_that_dies_while_idle_is_removed_without_waiting_for_a_job(
+    client: BatchEndpointClient,
+) -> None:
+    job = client.wait(client.invoke(client.inputs({"a.txt": "ok", "b.txt": "ok"}))["name"])
+    assert job["properties"]["status"] == "Completed"
+    (victim, *_) = _running_nodes()
+    victim.kill()  # as an engine restart leaves it: exited, and nodes have no restart policy
+    deadline = time.monotonic() + 60
+    while victim.id in {c.id for c in _containers("node")}:
+        assert time.monotonic() < deadline, "the dead node's container is still there"
+        time.sleep(0.5)
+
+
 def test_idle_nodes_scale_down_to_zero(client: BatchEndpointClient) -> None:
     job = client.wait(client.invoke(client.inputs({"a.txt": "ok", "b.txt": "ok"}))["name"])
     assert job["properties"]["status"] == "Completed"

@@ -10,6 +10,9 @@ from serving.batch.protocol import ClusterLimits
 
 # Docker states of a container that still counts as a node (anything else is gone or going).
 LIVE_STATES = frozenset({"created", "restarting", "running", "paused", "starting"})
+# States of a container that will not run again by itself: a node killed, preempted, out of memory,
+# or left over from before the Docker engine restarted (nodes have no restart policy).
+DEAD_STATES = frozenset({"exited", "dead"})
 
 
 @dataclass(frozen=True)

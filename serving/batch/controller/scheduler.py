@@ -17,7 +17,7 @@ from serving.batch.controller.joblogs import JobLogs, failure_summary
 from serving.batch.controller.jobs import JobSpec
 from serving.batch.controller.merge import merge_parts, remove_parts
 from serving.batch.controller.pipeline_runner import PipelineRunner
-from serving.batch.controller.scaling import LIVE_STATES, NodeView, decide, desired_nodes
+from serving.batch.controller.scaling import DEAD_STATES, LIVE_STATES, NodeView, decide, desired_nodes
 from serving.batch.controller.settings import ControllerSettings
 from serving.batch.controller.step_store import StepStore
 from serving.batch.controller.store import Store
@@ -308,12 +308,14 @@ class Scheduler:
         held = self.store.busy_nodes()
         self._at_rest = False
         try:
-            nodes = [n for n in agent.nodes() if n.status in LIVE_STATES]
+            listed = agent.nodes()
         except AgentError as exc:
             log.warning("scaling skipped: %s", exc)
             return
+        nodes = [n for n in listed if n.status in LIVE_STATES]
         wanted = False
         self._release_gone(held - {n.name for n in nodes}, now)
+        self._remove_dead(agent, [n for n in listed if n.status in DEAD_STATES])
         with self._lease_gate:
             self._outdated = {n.name for n in nodes if not n.current}
         busy = self.store.busy_nodes()
@@ -344,6 +346,23 @@ class Scheduler:
             self._apply(agent, deployment, decision.ensure, [v for v in views if v.name in removing], mine)
             wanted = wanted or desired > 0 or spec.cluster.min_instances > 0
         self._at_rest = not nodes and not wanted
+
+    def _remove_dead(self, agent: Agent, dead: list[NodeInfo]) -> None:
+        """Node containers that stopped for good go now (their leases went back just before), not at
+        the next job's `ensure`: after a Docker engine restart they would otherwise sit in `docker ps -a`
+        as exited until then."""
+        for node in dead:
+            try:
+                agent.remove(node.name)
+                self.store.forget_node(node.name)
+                log.info(
+                    "deployment %s: removed node %s (its container %s)",
+                    node.deployment,
+                    node.name,
+                    node.status,
+                )
+            except AgentError as exc:
+                log.warning("deployment %s: could not remove node %s: %s", node.deployment, node.name, exc)
 
     def _release_gone(self, gone: set[str], now: float) -> None:
         released = self.store.release_gone_nodes(gone, now)

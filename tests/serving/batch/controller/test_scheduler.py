@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from serving.batch.controller import scheduler as scheduler_module
+from serving.batch.controller.agent import NodeInfo
 from serving.batch.controller.api import PublicApp
 from serving.batch.controller.config import ConfigWatcher
 from serving.batch.controller.scheduler import Scheduler
@@ -393,6 +394,26 @@ def test_vanished_nodes_are_replaced_and_agent_errors_do_not_stop_the_scheduler(
     w.scheduler.tick()
     assert agent.calls[-1] == ("ensure", "blue", "2")
     assert len(agent.nodes_by_name) == 2
+
+
+def test_node_containers_that_stopped_for_good_are_removed_at_the_next_scaling_pass(
+    world: Callable[..., World], root: Path
+) -> None:
+    # As after a Docker engine restart: the endpoint's containers come back, its nodes (no restart
+    # policy) stay exited; the controller's first pass removes them, at rest as in a job.
+    agent = FakeAgent()
+    for name, status in (("blue-node-a", "exited"), ("blue-node-b", "dead"), ("blue-node-c", "running")):
+        agent.nodes_by_name[name] = NodeInfo(name, "blue", status)
+    w = world(agent)
+    w.scheduler.tick()
+    removed = sorted(c for c in agent.calls if c[0] == "remove")
+    assert removed == [("remove", "blue-node-a"), ("remove", "blue-node-b")]
+    assert list(agent.nodes_by_name) == ["blue-node-c"]
+    agent.nodes_by_name["blue-node-c"] = NodeInfo("blue-node-c", "blue", "exited")  # killed later
+    w.clock.now += 5
+    w.scheduler._scale_due = True
+    w.scheduler.tick()
+    assert agent.calls[-1] == ("remove", "blue-node-c") and agent.nodes_by_name == {}
 
 
 def test_leases_of_a_node_that_stopped_running_are_requeued_at_the_next_scaling_pass(
