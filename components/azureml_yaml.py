@@ -39,6 +39,8 @@ FAMILY_KEYS: Mapping[str, str] = MappingProxyType(
 # Families of assets to register (models, environments, data, components).
 ASSET_FAMILIES: frozenset[str] = frozenset({"model", "environment", "data", "component"})
 TARGETS = ("local", "kubernetes", "azure")
+# What the kubernetes target cannot deploy yet (the stack program refuses it with the same words).
+BATCH_OFF_LOCAL = "batch endpoints run on the local target only for now; deploy them in a local stack"
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/{kind}.schema.json"
 
 # Kind (as in the `$schema` file name) -> spec class, fields the kind fixes, family.
@@ -765,6 +767,15 @@ def check_documents(
         target = None
     if target is not None:
         problems += _asset_problems(documents, target, already_reported)
+    if target == "kubernetes":
+        problems += [
+            document.source.problem((), BATCH_OFF_LOCAL)
+            for document in documents
+            if isinstance(
+                document.spec,
+                BatchEndpointSpec | ModelBatchDeploymentSpec | PipelineComponentBatchDeploymentSpec,
+            )
+        ]
     for document in documents:
         if target is not None:
             _instance_type_warning(document, target)

@@ -9,6 +9,7 @@ import pydantic
 
 from components.asset_registry import build_registry
 from components.asset_versions import AssetRegistry, AssetRegistryArgs, registered_assets
+from components.azureml_yaml import BATCH_OFF_LOCAL
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
 from components.datastores import resolve_datastores
 from components.errors import SpecError
@@ -22,6 +23,8 @@ from components.targets.local.target import LocalTarget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TYPES = ("NodePort", "LoadBalancer")
+# Targets a stack deploys to (components.validate also knows `azure`, to check files against its rules).
+DEPLOYABLE_TARGETS = ("local", "kubernetes")
 
 
 def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
@@ -81,6 +84,21 @@ def kubernetes_target(config: pulumi.Config) -> KubernetesTarget:
 def main() -> None:
     config = pulumi.Config("mlendpoints")
     target = config.get("target") or "local"
+    if target not in DEPLOYABLE_TARGETS:
+        # `azure` is a target the validator knows (Azure's own rules), not one a stack deploys to yet:
+        # without this, the stack would fall through to local Docker.
+        raise SpecError.single(
+            f"this stack cannot deploy to target {target!r}: it deploys to "
+            f"{' or '.join(map(repr, DEPLOYABLE_TARGETS))}; the Azure ML target is not built yet "
+            "(`python -m components.validate --target azure FILES` checks files against Azure's rules)",
+            field="target",
+            file="stack config",
+        )
+    if target == "kubernetes" and (config.get("router_ports") or config.get("router_port") is not None):
+        pulumi.log.warn(
+            "mlendpoints:router_port(s) set on the kubernetes target: ignored; the cluster gives the "
+            "router's NodePort (or the load balancer port 8080), `scripts/mle show` prints the scoring URI"
+        )
     stack = load_stack_config(
         config.get_object("serving"),
         base_dir=PROJECT_ROOT,
@@ -90,11 +108,7 @@ def main() -> None:
     # The target's own settings are checked before any resource is registered.
     kubernetes = kubernetes_target(config) if target == "kubernetes" else None
     if kubernetes is not None and stack.batch:
-        raise SpecError.single(
-            "batch endpoints run on the local target only for now; deploy them in a local stack",
-            field="target",
-            file="stack config",
-        )
+        raise SpecError.single(BATCH_OFF_LOCAL, field="target", file="stack config")
     assets = registered_assets(stack.documents)
     # A registered version whose content changed fails the preview before anything else is applied.
     registry = AssetRegistry("assets", AssetRegistryArgs(assets)) if assets else None

@@ -231,7 +231,7 @@ def test_no_echo_of_an_endpoint_or_cluster_that_failed_to_load(fixtures: Path) -
     _replace(fixtures / "batch-endpoint.yml", "name: fixture-batch", "name: fixture-batch\nauth_mode: key")
     _replace(fixtures / "compute.yml", "tier: low_priority", "tier: spot")
     _replace(fixtures / "endpoint.yml", "auth_mode: key", "auth_mode: keys")
-    found = validate_paths([fixtures], target="kubernetes", as_stack=True)
+    found = validate_paths([fixtures], target="local", as_stack=True)
     assert [(Path(p.file or "").name, p.field) for p in found] == [
         ("batch-endpoint.yml", "auth_mode"),
         ("compute.yml", "tier"),
@@ -244,7 +244,7 @@ def test_cross_checks_still_run_beside_problems(fixtures: Path) -> None:
     # A broken compute file does not hide the duplicate deployment names of two files that loaded.
     _replace(fixtures / "compute.yml", "tier: low_priority", "tier: spot")
     _replace(fixtures / "teal.yml", "name: teal", "name: green")
-    found = validate_paths([fixtures], target="kubernetes", as_stack=True)
+    found = validate_paths([fixtures], target="local", as_stack=True)
     assert [(Path(p.file or "").name, p.line, p.field) for p in found] == [
         ("compute.yml", 5, "tier"),
         ("endpoint.yml", 12, "mirror_traffic.teal"),

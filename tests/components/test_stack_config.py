@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.azureml_yaml import BATCH_OFF_LOCAL
 from components.errors import SpecError
 from components.specs import ModelBatchDeploymentSpec, OnlineDeploymentSpec
 from components.stack_config import StackSpec, build_stack, check_target, load_stack_config, read_config
@@ -232,8 +233,11 @@ def test_target_checks() -> None:
     with pytest.raises(SpecError) as caught:
         load_stack_config(legacy, GOOD, target="kubernetes")
     assert problems(caught) == [
+        # Batch runs on the local target only for now (the stack program refuses it too).
+        f"{GOOD / 'batch-endpoint.yml'}:1: {BATCH_OFF_LOCAL}",
+        f"{GOOD / 'model-batch-deployment.yml'}:1: {BATCH_OFF_LOCAL}",
         f"{GOOD / 'model-batch-deployment.yml'}:15: compute: no compute cluster 'batch-cluster' in this "
-        "stack; the kubernetes target runs batch jobs on the clusters listed under computes (clusters: none)"
+        "stack; the kubernetes target runs batch jobs on the clusters listed under computes (clusters: none)",
     ]
     check_target(load_stack_config(legacy, GOOD), "azure")  # Azure may use a cluster of the workspace
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.azureml_yaml import BATCH_OFF_LOCAL
 from components.validate import main, validate_paths
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -19,8 +20,17 @@ def test_good_files_have_no_problems() -> None:
     assert validate_paths([GOOD]) == []
     assert validate_paths([GOOD], as_stack=True, target="azure") == []
     # Off Azure the one build context (teal) cannot be deployed yet: refused before `pulumi up`.
-    found = validate_paths([GOOD], as_stack=True, target="kubernetes")
+    found = validate_paths([GOOD], as_stack=True, target="local")
     assert [(Path(p.file or "").name, p.field) for p in found] == [("teal.yml", "environment")]
+    # Batch endpoints and their deployments run on the local target only, as the stack says at `up`.
+    found = validate_paths([GOOD], as_stack=True, target="kubernetes")
+    assert [(Path(p.file or "").name, p.field, p.message) for p in found] == [
+        ("batch-endpoint.yml", "", BATCH_OFF_LOCAL),
+        ("legacy-batch-deployment.yml", "", BATCH_OFF_LOCAL),
+        ("model-batch-deployment.yml", "", BATCH_OFF_LOCAL),
+        ("pipeline-batch-deployment.yml", "", BATCH_OFF_LOCAL),
+        ("teal.yml", "environment", found[-1].message),
+    ]
 
 
 def test_every_problem_of_every_file_at_once() -> None:
