@@ -284,14 +284,43 @@ def _answer(data: bytes, content_type: str | None, output: str | None) -> None:
     )
 
 
+def _kubernetes_logs(name: str, ep: dict[str, Any], args: argparse.Namespace) -> int:
+    """`kubectl logs` of the router's pods, a deployment's, or one of them (`--instance`, by pod name
+    order as `scripts/mle show` lists them)."""
+    if args.agent:
+        raise CliError(
+            f"{name} runs on Kubernetes, which has no endpoint agent (Kubernetes restarts the pods "
+            "itself): leave out --agent for the router's logs, or give --deployment D"
+        )
+    if args.deployment is not None:
+        _check_deployment(name, ep, args.deployment)
+    if args.instance is None:
+        command = k8s_status.logs_command(name, args.deployment, args.tail)
+    else:
+        if args.deployment is None:
+            raise CliError("--instance picks one pod of a deployment: give --deployment D too")
+        pods = k8s_status.endpoint_pods(name)
+        if pods is None:
+            raise CliError(f"the cluster did not answer for {name}'s pods (kubectl get pods)")
+        names = sorted(pod.name for pod in pods if pod.deployment == args.deployment)
+        if not 0 <= args.instance < len(names):
+            have = f"pods 0..{len(names) - 1}" if names else "no pods now"
+            raise CliError(f"deployment {args.deployment} has {have}")
+        command = k8s_status.pod_logs_command(name, names[args.instance], args.tail)
+    return subprocess.run(command, check=False).returncode
+
+
 def logs(args: argparse.Namespace) -> int:
     name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint, online_only=True)
     if ep.get("target") == "kubernetes":
-        if args.deployment is not None:
-            _check_deployment(name, ep, args.deployment)
-        return subprocess.run(
-            k8s_status.logs_command(name, args.deployment, args.tail), check=False
-        ).returncode
+        return _kubernetes_logs(name, ep, args)
+    if args.instance is not None and (is_batch(ep) or args.agent or args.deployment is None):
+        if is_batch(ep):
+            raise CliError(
+                f"{name} is a batch endpoint: it has nodes, not instances; `--deployment D` shows its "
+                "nodes' logs, `scripts/mle batch logs JOB --node N` one node's part of a job"
+            )
+        raise CliError("--instance picks one instance of a deployment: give --deployment D too")
     if args.agent:
         containers = [str(ep.get("agent_container") or f"{name}-agent")]
     elif is_batch(ep):

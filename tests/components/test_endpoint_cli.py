@@ -19,6 +19,7 @@ from components.endpoint_cli import (
     pick_endpoint,
     request_file_for,
 )
+from components.targets.kubernetes import status as k8s_status
 from components.targets.local.status import ContainerState
 from serving.router.errors import TokenError
 from serving.router.tokens import verify_token
@@ -196,6 +197,61 @@ def test_invoke_and_logs_pick_the_only_online_endpoint(
         "scores is a batch endpoint: start a job with `scripts/mle batch invoke scores"
         in capsys.readouterr().err
     )
+
+
+def test_logs_refuse_what_they_cannot_honour_on_the_local_target(
+    mixed: list[list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["logs", "shop", "--instance", "0"]) == 1
+    assert "--instance picks one instance of a deployment: give --deployment D too" in capsys.readouterr().err
+    assert main(["logs", "scores", "--deployment", "linear", "--instance", "0"]) == 1
+    assert "scores is a batch endpoint: it has nodes, not instances" in capsys.readouterr().err
+    assert not [call for call in mixed if call[:2] == ["docker", "logs"]]
+
+
+@pytest.fixture
+def on_kubernetes(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """A stack with the online `k8s-shop` on the Kubernetes target (blue: two pods); commands recorded."""
+    outputs = {
+        "k8s-shop.scoring_uri": "http://10.0.0.1:30080/score",
+        "k8s-shop.target": "kubernetes",
+        "k8s-shop.deployments": {"blue": "Succeeded"},
+    }
+    monkeypatch.setattr(endpoint_cli, "stack_outputs", lambda stack, secrets=False: outputs)
+    pods = [
+        k8s_status.PodState("blue-7f9-b", "blue", "running/ready", 0, ""),
+        k8s_status.PodState("router-5c4-a", None, "running/ready", 0, ""),
+        k8s_status.PodState("blue-7f9-a", "blue", "running/ready", 0, ""),
+    ]
+    monkeypatch.setattr(k8s_status, "endpoint_pods", lambda endpoint: pods)
+    calls: list[list[str]] = []
+
+    def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    return calls
+
+
+def test_logs_on_kubernetes_take_one_pod_by_index_and_refuse_the_agent(
+    on_kubernetes: list[list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = k8s_status.plan.namespace("k8s-shop")
+    assert main(["logs", "--deployment", "blue", "--instance", "1", "--tail", "7"]) == 0
+    assert on_kubernetes[-1] == [
+        "kubectl", "-n", namespace, "logs", "blue-7f9-b", "--prefix", "--tail", "7"
+    ]  # fmt: skip
+    assert main(["logs", "--deployment", "blue"]) == 0
+    assert on_kubernetes[-1][:4] == ["kubectl", "-n", namespace, "logs"] and "-l" in on_kubernetes[-1]
+    calls = len(on_kubernetes)
+    assert main(["logs", "--deployment", "blue", "--instance", "2"]) == 1
+    assert "deployment blue has pods 0..1" in capsys.readouterr().err
+    assert main(["logs", "--instance", "0"]) == 1
+    assert "--instance picks one pod of a deployment: give --deployment D too" in capsys.readouterr().err
+    assert main(["logs", "--agent"]) == 1
+    assert "k8s-shop runs on Kubernetes, which has no endpoint agent" in capsys.readouterr().err
+    assert len(on_kubernetes) == calls  # nothing run for what was refused
 
 
 def test_token_picks_the_only_endpoint_that_takes_tokens(

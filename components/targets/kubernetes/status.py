@@ -83,3 +83,8 @@ def logs_command(endpoint: str, deployment: str | None, tail: int) -> list[str]:
         "--tail",
         str(tail),
     ]
+
+
+def pod_logs_command(endpoint: str, pod: str, tail: int) -> list[str]:
+    """kubectl logs of one of the endpoint's pods."""
+    return ["kubectl", "-n", plan.namespace(endpoint), "logs", pod, "--prefix", "--tail", str(tail)]
