@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -124,6 +126,24 @@ def test_split_header_routing_and_auth(driver: Driver, endpoint: tuple[str, str]
     assert post_score(uri, "not-the-key")[0] == 401
     status, body = post_score(uri, key, "purple")
     assert status == 404 and "blue" in body["message"] and "green" in body["message"]
+
+
+def test_logs_of_one_instance_by_index(driver: Driver, stack: TempStack, endpoint: tuple[str, str]) -> None:
+    uri, key = endpoint
+    assert post_score(uri, key, "blue")[0] == 200  # a request line in some blue instance's log
+    second = sorted(driver.instances("blue"))[1]
+    shown = subprocess.run(
+        [sys.executable, "-m", "components.endpoint_cli", "--stack", stack.name, "logs", driver.endpoint,
+         "--deployment", "blue", "--instance", "1", "--tail", "20"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines, shown.stderr
+    if driver.target == "kubernetes":
+        assert all(line.startswith(f"[pod/{second}/") for line in lines), lines[:3]
+    else:
+        assert [line for line in lines if line.startswith("==> ")] == [f"==> {second} <=="], lines[:3]
 
 
 def test_traffic_and_mirror_change_in_place(
