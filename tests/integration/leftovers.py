@@ -10,10 +10,32 @@ agent keeps restarting it.
 
 from __future__ import annotations
 
-from typing import Any
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
 
 TEST_PREFIX = "it-"
 ENDPOINT_LABEL = "io.mlendpoints.endpoint"
+# One per machine, not per cache: two sessions share the Docker engine whatever their caches.
+SESSION_LOCK = Path("/tmp/mlendpoints-integration-session.lock")
+
+
+def claim_engine(path: Path = SESSION_LOCK) -> IO[str] | None:
+    """Hold the machine's integration-session lock for as long as the returned file stays open; None
+    when another live session holds it. Then what carries a test endpoint label is that session's,
+    not a leftover. The kernel drops the lock when its holder ends, killed or not, so a lock free at a
+    session's start does mean that whatever is there was left by a run that is over."""
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole session
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def remove_test_leftovers(client: Any, prefix: str = TEST_PREFIX) -> list[str]:
