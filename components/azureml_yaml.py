@@ -39,7 +39,7 @@ FAMILY_KEYS: Mapping[str, str] = MappingProxyType(
 # Families of assets to register (models, environments, data, components).
 ASSET_FAMILIES: frozenset[str] = frozenset({"model", "environment", "data", "component"})
 TARGETS = ("local", "kubernetes", "azure")
-# What the kubernetes target cannot deploy yet (the stack program refuses it with the same words).
+# What the kubernetes target cannot deploy yet (validate and the stack program both refuse it here).
 BATCH_OFF_LOCAL = "batch endpoints run on the local target only for now; deploy them in a local stack"
 SCHEMA_URL = "https://azuremlschemas.azureedge.net/latest/{kind}.schema.json"
 

@@ -314,12 +314,12 @@ def logs(args: argparse.Namespace) -> int:
     name, ep = pick_endpoint(stack_outputs(args.stack), args.endpoint, online_only=True)
     if ep.get("target") == "kubernetes":
         return _kubernetes_logs(name, ep, args)
-    if args.instance is not None and (is_batch(ep) or args.agent or args.deployment is None):
-        if is_batch(ep):
-            raise CliError(
-                f"{name} is a batch endpoint: it has nodes, not instances; `--deployment D` shows its "
-                "nodes' logs, `scripts/mle batch logs JOB --node N` one node's part of a job"
-            )
+    if args.instance is not None and is_batch(ep):
+        raise CliError(
+            f"{name} is a batch endpoint: it has nodes, not instances; `--deployment D` shows its "
+            "nodes' logs, `scripts/mle batch logs JOB --node N` one node's part of a job"
+        )
+    if args.instance is not None and (args.agent or args.deployment is None):
         raise CliError("--instance picks one instance of a deployment: give --deployment D too")
     if args.agent:
         containers = [str(ep.get("agent_container") or f"{name}-agent")]

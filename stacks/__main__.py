@@ -9,7 +9,6 @@ import pydantic
 
 from components.asset_registry import build_registry
 from components.asset_versions import AssetRegistry, AssetRegistryArgs, registered_assets
-from components.azureml_yaml import BATCH_OFF_LOCAL
 from components.batch import BatchEndpoint, BatchEndpointArgs, ComputeCluster, ComputeClusterArgs
 from components.datastores import resolve_datastores
 from components.errors import SpecError
@@ -107,8 +106,6 @@ def main() -> None:
     )
     # The target's own settings are checked before any resource is registered.
     kubernetes = kubernetes_target(config) if target == "kubernetes" else None
-    if kubernetes is not None and stack.batch:
-        raise SpecError.single(BATCH_OFF_LOCAL, field="target", file="stack config")
     assets = registered_assets(stack.documents)
     # A registered version whose content changed fails the preview before anything else is applied.
     registry = AssetRegistry("assets", AssetRegistryArgs(assets)) if assets else None

@@ -352,17 +352,7 @@ class Scheduler:
         the next job's `ensure`: after a Docker engine restart they would otherwise sit in `docker ps -a`
         as exited until then."""
         for node in dead:
-            try:
-                agent.remove(node.name)
-                self.store.forget_node(node.name)
-                log.info(
-                    "deployment %s: removed node %s (its container %s)",
-                    node.deployment,
-                    node.name,
-                    node.status,
-                )
-            except AgentError as exc:
-                log.warning("deployment %s: could not remove node %s: %s", node.deployment, node.name, exc)
+            self._remove_node(agent, node.deployment, node.name, f"its container {node.status}")
 
     def _release_gone(self, gone: set[str], now: float) -> None:
         released = self.store.release_gone_nodes(gone, now)
@@ -412,13 +402,17 @@ class Scheduler:
             if not self._take_out(node):
                 log.info("deployment %s: idle node %s took work meanwhile; it stays", deployment, name)
                 continue
-            try:
-                agent.remove(name)
-                self.store.forget_node(name)
-                log.info("deployment %s: removed node %s (%s)", deployment, name, why)
-            except AgentError as exc:
-                log.warning("deployment %s: could not remove node %s: %s", deployment, name, exc)
+            self._remove_node(agent, deployment, name, why)
             with self._lease_gate:  # gone (the agent stops it before answering), or kept: it may work
                 self._draining.discard(name)
             with self._lock:
                 self._active.pop(name, None)
+
+    def _remove_node(self, agent: Agent, deployment: str, name: str, why: str) -> None:
+        """Ask the agent to remove the node; it counts no more as one of its jobs' nodes."""
+        try:
+            agent.remove(name)
+            self.store.forget_node(name)
+            log.info("deployment %s: removed node %s (%s)", deployment, name, why)
+        except AgentError as exc:
+            log.warning("deployment %s: could not remove node %s: %s", deployment, name, exc)
