@@ -10,13 +10,14 @@ This module reads those operations (file:// backend) so a target can remove what
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.stack_locks import state_folder
+from components.stack_locks import lock_files, stack_arguments, state_folder
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,18 @@ def pending_creates(deployment: dict[str, Any]) -> list[PendingCreate]:
 def recorded_ids(deployment: dict[str, Any]) -> set[str]:
     """The ids of the resources the deployment records (what its stack does own)."""
     return {str(r["id"]) for r in deployment.get("resources") or [] if r.get("id")}
+
+
+def unlocked_checkpoint(
+    description: str, what: str, argv: list[str] | None = None
+) -> tuple[argparse.Namespace, str, dict[str, Any]] | None:
+    """For a `scripts/stack` repair of what a killed pulumi was creating: its arguments, the project
+    and the stack's latest deployment; None when the project cannot be read (said why) or a running
+    pulumi holds the stack (what it has pending is its own work in progress)."""
+    parsed = stack_arguments(description, what, argv)
+    if parsed is None:
+        return None
+    args, project = parsed
+    if lock_files(args.backend, project, args.stack):
+        return None
+    return args, project, latest_deployment(args.backend, project, args.stack)

@@ -23,8 +23,7 @@ from typing import Any
 
 import yaml
 
-from components.stack_checkpoint import PendingCreate, latest_deployment, pending_creates, recorded_ids
-from components.stack_locks import lock_files, stack_arguments
+from components.stack_checkpoint import PendingCreate, pending_creates, recorded_ids, unlocked_checkpoint
 from components.targets.kubernetes import plan
 
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
@@ -101,16 +100,13 @@ def remove_namespaces(kubectl: list[str], names: list[str], owner: str, keep_ids
 
 
 def main(argv: list[str] | None = None) -> int:
-    parsed = stack_arguments(__doc__.splitlines()[0], "interrupted namespace creates", argv)
-    if parsed is None:
+    checked = unlocked_checkpoint(__doc__.splitlines()[0], "interrupted namespace creates", argv)
+    if checked is None:
         return 0
-    args, project = parsed
-    if lock_files(args.backend, project, args.stack):
-        return 0  # a running pulumi holds the stack: what it has pending is its own work in progress
+    args, project, deployment = checked
     kubectl = kubectl_base(Path(args.root), args.stack, dict(os.environ))
     if kubectl is None:
         return 0
-    deployment = latest_deployment(args.backend, project, args.stack)
     owner = plan.owner_label(project, args.stack)
     names = leftover_namespaces(pending_creates(deployment), owner)
     if not names:

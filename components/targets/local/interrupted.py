@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import docker
 
-from components.stack_checkpoint import PendingCreate, latest_deployment, pending_creates, recorded_ids
-from components.stack_locks import lock_files, stack_arguments
+from components.stack_checkpoint import PendingCreate, pending_creates, recorded_ids, unlocked_checkpoint
 from components.targets.local import docker_engine
 from components.targets.local.docker_engine import MANAGED_LABEL
 
@@ -98,13 +97,10 @@ def remove_leftovers(client: docker.DockerClient, found: list[Leftover], keep_id
 
 
 def main(argv: list[str] | None = None) -> int:
-    parsed = stack_arguments(__doc__.splitlines()[0], "interrupted creates", argv)
-    if parsed is None:
+    checked = unlocked_checkpoint(__doc__.splitlines()[0], "interrupted creates", argv)
+    if checked is None:
         return 0
-    args, project = parsed
-    if lock_files(args.backend, project, args.stack):
-        return 0  # a running pulumi holds the stack: what it has pending is its own work in progress
-    deployment = latest_deployment(args.backend, project, args.stack)
+    args, _, deployment = checked
     found = leftovers(pending_creates(deployment))
     if not found:
         return 0
