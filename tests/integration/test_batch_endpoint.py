@@ -115,7 +115,13 @@ def _wait_until_going(client: BatchEndpointClient, name: str, succeeded: int) ->
     """Until both of the cluster's nodes run and the job has `succeeded` mini-batches done."""
     deadline = time.monotonic() + 120
     while len(_running_nodes()) < 2 or _progress(client.job(name))["miniBatches"]["succeeded"] < succeeded:
-        assert time.monotonic() < deadline, "the job did not get going"
+        if time.monotonic() >= deadline:
+            # What the nodes and the job were doing, to tell a slow start from a stuck one.
+            nodes = {n.attrs["Names"][0].lstrip("/"): n.status for n in _containers("node")}
+            job = client.job(name)["properties"]
+            pytest.fail(
+                f"the job did not get going in 120 s: nodes {nodes}, job {job['status']} {job['progress']}"
+            )
         time.sleep(0.2)
 
 
