@@ -27,7 +27,6 @@ from components.stack_checkpoint import PendingCreate, pending_creates, recorded
 from components.targets.kubernetes import plan
 
 NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
-STACK_LABEL = "io.mlendpoints.stack"
 
 
 def leftover_namespaces(creates: Iterable[PendingCreate], owner: str) -> list[str]:
@@ -45,7 +44,7 @@ def leftover_namespaces(creates: Iterable[PendingCreate], owner: str) -> list[st
 
 def _ours(labels: dict[str, Any], owner: str) -> bool:
     managed = all(labels.get(key) == value for key, value in plan.MANAGED_BY.items())
-    return managed and labels.get(STACK_LABEL) == owner
+    return managed and labels.get(plan.STACK_LABEL) == owner
 
 
 def kubectl_base(root: Path, stack: str, env: dict[str, str]) -> list[str] | None:

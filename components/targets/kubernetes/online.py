@@ -52,7 +52,7 @@ def endpoint_base(
         f"{name}-ns",
         metadata={
             "name": plan.namespace(spec.name),
-            "labels": {**plan.labels(spec.name, role="endpoint"), "io.mlendpoints.stack": owner},
+            "labels": {**plan.labels(spec.name, role="endpoint"), plan.STACK_LABEL: owner},
         },
         opts=_opts(target, parent),
     )

@@ -19,6 +19,8 @@ SURGE_PERCENT = 20
 # Used when a deployment names no instance_type and no resources (custom containers): 1 core, 2 GiB.
 DEFAULT_CPU, DEFAULT_MEMORY = "1", "2Gi"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "mlendpoints"}
+# The label naming the stack that owns an endpoint's namespace (value: owner_label).
+STACK_LABEL = "io.mlendpoints.stack"
 
 
 def namespace(endpoint: str) -> str:
